@@ -1,0 +1,114 @@
+#include "ir/rounding.h"
+
+#include <cassert>
+
+namespace qv {
+
+std::string_view to_string(Rounding r) {
+  switch (r) {
+    case Rounding::half_even: return "half_even";
+    case Rounding::half_up: return "half_up";
+    case Rounding::half_away: return "half_away";
+    case Rounding::half_down: return "half_down";
+    case Rounding::floor: return "floor";
+    case Rounding::ceil: return "ceil";
+    case Rounding::trunc: return "trunc";
+  }
+  return "?";
+}
+
+std::optional<Rounding> parse_rounding(std::string_view s) {
+  for (Rounding r : kAllRoundings)
+    if (to_string(r) == s) return r;
+  return std::nullopt;
+}
+
+namespace {
+
+// floor(num / den) and the remainder num - q*den, in [0, |den|) sign-adjusted so that den > 0.
+void floor_divmod(BigInt num, BigInt den, BigInt& q, BigInt& rem) {
+  assert(den != 0);
+  if (den < 0) {
+    num = -num;
+    den = -den;
+  }
+  q = num / den;  // truncates toward zero
+  rem = num - q * den;
+  if (rem < 0) {
+    q -= 1;
+    rem += den;
+  }
+  // Now 0 <= rem < den, num = q*den + rem, den > 0 (caller's den may have been negated).
+}
+
+}  // namespace
+
+BigInt round_div(const BigInt& num_in, const BigInt& den_in, Rounding r) {
+  BigInt num = num_in, den = den_in;
+  if (den < 0) {
+    num = -num;
+    den = -den;
+  }
+  BigInt q, rem;
+  floor_divmod(num, den, q, rem);  // x = q + rem/den, 0 <= rem/den < 1
+  if (rem == 0) return q;
+  const BigInt twice = 2 * rem;  // compare the fraction with 1/2: twice <=> den
+  switch (r) {
+    case Rounding::floor: return q;
+    case Rounding::ceil: return q + 1;
+    case Rounding::trunc: return q < 0 ? q + 1 : q;  // x not integral: q < 0 means x < 0
+    case Rounding::half_up: return twice >= den ? q + 1 : q;
+    case Rounding::half_down: return twice > den ? q + 1 : q;
+    case Rounding::half_even:
+      if (twice != den) return twice > den ? q + 1 : q;
+      return (q % 2 == 0) ? q : q + 1;
+    case Rounding::half_away:
+      if (twice != den) return twice > den ? q + 1 : q;
+      return q < 0 ? q : q + 1;  // tie at q + 1/2: away from zero is q+1 when q >= 0
+  }
+  return q;
+}
+
+BigInt round_rational(const Rational& x, Rounding r) {
+  return round_div(boost::multiprecision::numerator(x), boost::multiprecision::denominator(x), r);
+}
+
+int64_t round_shift_right(int64_t num, int shift, Rounding r) {
+  assert(shift >= 0 && shift <= 62);
+  if (shift == 0) return num;
+  const int64_t q = num >> shift;  // arithmetic shift: floor
+  const int64_t rem = num - q * (int64_t{1} << shift);  // in [0, 2^shift), no overflow: |q*2^s| <= |num|+2^s
+  if (rem == 0) return q;
+  const int64_t half = int64_t{1} << (shift - 1);
+  switch (r) {
+    case Rounding::floor: return q;
+    case Rounding::ceil: return q + 1;
+    case Rounding::trunc: return q < 0 ? q + 1 : q;
+    case Rounding::half_up: return rem >= half ? q + 1 : q;
+    case Rounding::half_down: return rem > half ? q + 1 : q;
+    case Rounding::half_even:
+      if (rem != half) return rem > half ? q + 1 : q;
+      return (q & 1) == 0 ? q : q + 1;
+    case Rounding::half_away:
+      if (rem != half) return rem > half ? q + 1 : q;
+      return q < 0 ? q : q + 1;
+  }
+  return q;
+}
+
+StepBoundary step_boundary(int64_t v, Rounding r) {
+  const Rational half(1, 2);
+  const Rational vv(v);
+  switch (r) {
+    case Rounding::half_even: return {vv - half, (v % 2) == 0};  // tie v-1/2 goes to the even one
+    case Rounding::half_up: return {vv - half, true};
+    case Rounding::half_down: return {vv - half, false};
+    case Rounding::half_away: return {vv - half, v > 0};  // tie v-1/2 > 0 goes up to v
+    case Rounding::floor: return {vv, true};
+    case Rounding::ceil: return {vv - 1, false};
+    case Rounding::trunc: return v > 0 ? StepBoundary{vv, true} : StepBoundary{vv - 1, false};
+  }
+  return {vv, true};
+}
+
+}  // namespace qv

@@ -1,0 +1,55 @@
+// Rounding modes, always passed as a value: one binary runs every convention side by side.
+//
+//   half_even  ties to the even neighbour            (torch.round, Brevitas, ONNX QuantizeLinear)
+//   half_up    ties toward +inf, floor(x + 1/2)      (FINN MultiThreshold, QuantLib RequantShift, TFLite single rounding)
+//   half_away  ties away from zero                   (gemmlowp RoundingDivideByPOT, TVM TONEAREST)
+//   half_down  ties toward -inf, ceil(x - 1/2)       (QONNX HALF_DOWN)
+//   floor      toward -inf                           (NEMO, Brevitas TruncAvgPool)
+//   ceil       toward +inf
+//   trunc      toward zero                           (C integer division)
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ir/bigint.h"
+
+namespace qv {
+
+enum class Rounding { half_even, half_up, half_away, half_down, floor, ceil, trunc };
+
+inline constexpr std::array<Rounding, 7> kAllRoundings = {
+    Rounding::half_even, Rounding::half_up, Rounding::half_away, Rounding::half_down,
+    Rounding::floor,     Rounding::ceil,    Rounding::trunc};
+
+std::string_view to_string(Rounding r);
+std::optional<Rounding> parse_rounding(std::string_view s);
+
+// True for the four round-to-nearest modes (they differ only at exact ties).
+constexpr bool is_nearest(Rounding r) {
+  return r == Rounding::half_even || r == Rounding::half_up || r == Rounding::half_away ||
+         r == Rounding::half_down;
+}
+
+// R(num / den) exactly, for any den != 0 (either sign). The definition every other rounding
+// routine in the project is tested against.
+BigInt round_div(const BigInt& num, const BigInt& den, Rounding r);
+BigInt round_rational(const Rational& x, Rounding r);
+
+// R(num / 2^shift) for shift in [0, 62] on int64, no intermediate overflow (arithmetic shift plus a
+// remainder test). Bit-identical to round_div(num, 2^shift, r).
+int64_t round_shift_right(int64_t num, int shift, Rounding r);
+
+// The half-open/closed boundary where R(z) steps from v-1 to v:
+//   R(z) >= v  <=>  z > boundary (or z >= boundary when inclusive).
+// Used to derive thresholds and to tell which tie an output sat on.
+struct StepBoundary {
+  Rational boundary;
+  bool inclusive;
+};
+StepBoundary step_boundary(int64_t v, Rounding r);
+
+}  // namespace qv
