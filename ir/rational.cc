@@ -47,7 +47,7 @@ std::optional<Rational> parse_rational(const std::string& s) {
     auto n = parse_bigint(s.substr(0, slash));
     auto d = parse_bigint(s.substr(slash + 1));
     if (!n || !d || *d == 0) return std::nullopt;
-    return Rational(*n, *d);
+    return make_rational(*n, *d);
   }
   if (auto n = parse_bigint(s)) return Rational(*n);
   if (s.empty()) return std::nullopt;

@@ -12,6 +12,11 @@
 
 namespace qv {
 
+// num/den for any den != 0 (boost's rational refuses a negative denominator).
+inline Rational make_rational(const BigInt& num, const BigInt& den) {
+  return den < 0 ? Rational(BigInt(-num), BigInt(-den)) : Rational(num, den);
+}
+
 // Exact value of a finite double (nullopt for NaN and infinities).
 std::optional<Rational> exact_rational(double x);
 // Exact value of a finite float.

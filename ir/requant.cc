@@ -68,8 +68,14 @@ int32_t rounding_divide_by_pot(int32_t x, int exponent) {
 int64_t requant_ref(const Requant& rq, size_t o, const BigInt& acc) {
   switch (rq.kind()) {
     case RequantForm::exact: {
+      // R(an/ad * acc + dn/dd) = R((an*dd*acc + dn*ad) / (ad*dd)): integer operations only, no gcd.
       const auto& f = std::get<ExactRequant>(rq.form);
-      return clamp_big(round_rational(f.alpha[o] * Rational(acc) + f.delta[o], f.rounding), rq.lo, rq.hi);
+      using boost::multiprecision::denominator;
+      using boost::multiprecision::numerator;
+      const BigInt& ad = denominator(f.alpha[o]);
+      const BigInt& dd = denominator(f.delta[o]);
+      return clamp_big(round_div(numerator(f.alpha[o]) * dd * acc + numerator(f.delta[o]) * ad, ad * dd, f.rounding),
+                       rq.lo, rq.hi);
     }
     case RequantForm::mul_add_shift: {
       const auto& f = std::get<MulAddShiftRequant>(rq.form);
@@ -204,16 +210,25 @@ Conversion to_thresholds(const Requant& rq, int64_t acc_lo, int64_t acc_hi) {
     const int64_t s_lo = sign >= 0 ? (sign == 0 ? 0 : acc_lo) : -acc_hi;
     const int64_t s_hi = sign >= 0 ? (sign == 0 ? 0 : acc_hi) : -acc_lo;
     auto& t = th.thresholds[o];
+    // alpha = an/ad, delta = dn/dd, boundary b = tb/2. For sign != 0:
+    //   z >(=) b  <=>  sign*acc >(=) q,  q = (b - delta)/alpha = ((tb*dd - 2*dn)*ad) / (2*dd*|an|)
+    // (sign*an = |an|), all in integers so that 65535-level tables stay cheap.
+    const BigInt& an = boost::multiprecision::numerator(alpha);
+    const BigInt& ad = boost::multiprecision::denominator(alpha);
+    const BigInt& dn = boost::multiprecision::numerator(delta);
+    const BigInt& dd = boost::multiprecision::denominator(delta);
+    const BigInt q_den = 2 * dd * abs(an);
     for (int64_t v = rq.lo + 1; v <= rq.hi; ++v) {
-      const StepBoundary b = step_boundary(v, ex.rounding);  // R(z) >= v  <=>  z >(=) b
+      const TwiceStepBoundary b = twice_step_boundary(v, ex.rounding);  // R(z) >= v  <=>  z >(=) b
       BigInt threshold;
       if (sign == 0) {
-        const bool reached = b.inclusive ? delta >= b.boundary : delta > b.boundary;
+        const BigInt lhs = 2 * dn, rhs = BigInt(b.twice_boundary) * dd;  // delta vs b, scaled by 2*dd
+        const bool reached = b.inclusive ? lhs >= rhs : lhs > rhs;
         threshold = reached ? 0 : 1;  // compared against s = 0
       } else {
-        // z = alpha*acc + delta >(=) b  <=>  sign*acc >(=) q with q = sign*(b - delta)/alpha.
-        const Rational q = Rational(sign) * (b.boundary - delta) / alpha;
-        threshold = b.inclusive ? ceil_rat(q) : BigInt(floor_rat(q) + 1);
+        const BigInt q_num = (BigInt(b.twice_boundary) * dd - 2 * dn) * ad;
+        threshold = b.inclusive ? round_div(q_num, q_den, Rounding::ceil)
+                                : BigInt(round_div(q_num, q_den, Rounding::floor) + 1);
       }
       if (threshold < s_lo) threshold = s_lo;
       if (threshold > s_hi + 1) threshold = BigInt(s_hi) + 1;

@@ -70,7 +70,7 @@ BigInt round_div(const BigInt& num_in, const BigInt& den_in, Rounding r) {
 }
 
 BigInt round_rational(const Rational& x, Rounding r) {
-  return round_div(boost::multiprecision::numerator(x), boost::multiprecision::denominator(x), r);
+  return round_div(boost::multiprecision::numerator(x), boost::multiprecision::denominator(x), r);  // den > 0
 }
 
 int64_t round_shift_right(int64_t num, int shift, Rounding r) {
@@ -96,19 +96,23 @@ int64_t round_shift_right(int64_t num, int shift, Rounding r) {
   return q;
 }
 
-StepBoundary step_boundary(int64_t v, Rounding r) {
-  const Rational half(1, 2);
-  const Rational vv(v);
+TwiceStepBoundary twice_step_boundary(int64_t v, Rounding r) {
+  const int64_t at_v = 2 * v, below_half = 2 * v - 1, below_one = 2 * v - 2;
   switch (r) {
-    case Rounding::half_even: return {vv - half, (v % 2) == 0};  // tie v-1/2 goes to the even one
-    case Rounding::half_up: return {vv - half, true};
-    case Rounding::half_down: return {vv - half, false};
-    case Rounding::half_away: return {vv - half, v > 0};  // tie v-1/2 > 0 goes up to v
-    case Rounding::floor: return {vv, true};
-    case Rounding::ceil: return {vv - 1, false};
-    case Rounding::trunc: return v > 0 ? StepBoundary{vv, true} : StepBoundary{vv - 1, false};
+    case Rounding::half_even: return {below_half, (v % 2) == 0};  // the tie v-1/2 goes to the even one
+    case Rounding::half_up: return {below_half, true};
+    case Rounding::half_down: return {below_half, false};
+    case Rounding::half_away: return {below_half, v > 0};  // the tie v-1/2 > 0 goes up to v
+    case Rounding::floor: return {at_v, true};
+    case Rounding::ceil: return {below_one, false};
+    case Rounding::trunc: return v > 0 ? TwiceStepBoundary{at_v, true} : TwiceStepBoundary{below_one, false};
   }
-  return {vv, true};
+  return {at_v, true};
+}
+
+StepBoundary step_boundary(int64_t v, Rounding r) {
+  const TwiceStepBoundary b = twice_step_boundary(v, r);
+  return {Rational(b.twice_boundary, 2), b.inclusive};
 }
 
 }  // namespace qv

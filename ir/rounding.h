@@ -52,4 +52,12 @@ struct StepBoundary {
 };
 StepBoundary step_boundary(int64_t v, Rounding r);
 
+// The same boundary as an integer 2*boundary (boundaries are integers or half-integers), for the
+// threshold derivation's integer-only arithmetic. |v| < 2^61.
+struct TwiceStepBoundary {
+  int64_t twice_boundary;
+  bool inclusive;
+};
+TwiceStepBoundary twice_step_boundary(int64_t v, Rounding r);
+
 }  // namespace qv

@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
   std::string params = given ? given : "";
   if (params.find("seed=") == std::string::npos) {
     const unsigned long long seed = (static_cast<unsigned long long>(std::random_device{}()) << 32) ^ std::random_device{}();
-    params += (params.empty() ? "" : " ") + std::string("seed=") + std::to_string(seed);
+    if (!params.empty()) params.push_back(' ');
+    params.append("seed=");
+    params.append(std::to_string(seed));
     setenv("RC_PARAMS", params.c_str(), 1);
   }
   std::printf("rapidcheck: RC_PARAMS=\"%s\" (rerun with the same value to replay)\n", params.c_str());
