@@ -1,0 +1,20 @@
+// The subcommands of qverify. Each takes its own arguments (argv after the subcommand name), throws
+// qv::InputError or UsageError for bad input, and returns an exit code (cli/exit_codes.h).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qv::cli {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+using Args = std::vector<std::string>;
+
+int command_run(const Args& args);  // evaluate an integer network with the reference
+int command_ir(const Args& args);   // ir validate | ir synth
+
+}  // namespace qv::cli
