@@ -129,5 +129,38 @@ TEST(FixedPoint, RefusesWhatItCannotRepresent) {
   EXPECT_THROW(to_fixed_point(wide, false, 0, int64_t{1} << 40), std::invalid_argument);
 }
 
+// The running example of docs/requantization.md, every number worked out by hand there.
+TEST(RequantDocs, RunningExample) {
+  const Requant rq = exact_one(Rational(3, 1024), Rational(5, 8), Rounding::half_even, 0, 15);
+  EXPECT_EQ(requant_ref(rq, 0, -100), 0);
+  EXPECT_EQ(requant_ref(rq, 0, 299), 2);
+  EXPECT_EQ(requant_ref(rq, 0, 640), 2);
+  EXPECT_EQ(requant_ref(rq, 0, 641), 3);
+  EXPECT_EQ(requant_ref(rq, 0, 1000), 4);
+
+  const Conversion th = to_thresholds(rq, -4096, 4096);
+  const auto& t = std::get<ThresholdRequant>(th.requant.form).thresholds[0];
+  EXPECT_EQ(std::vector<int64_t>(t.begin(), t.begin() + 4), (std::vector<int64_t>{-42, 299, 641, 982}));
+
+  const Conversion mas = to_mul_add_shift(rq, 10, -4096, 4096);
+  const auto& m = std::get<MulAddShiftRequant>(mas.requant.form);
+  EXPECT_EQ(m.mul[0], 3);
+  EXPECT_EQ(m.add[0], 1152);
+  EXPECT_EQ(requant_fixed(mas.requant, 0, 640), 3);
+  EXPECT_EQ(mas.max_real_error, 0);
+  EXPECT_EQ(mas.max_lsb_error, 1);
+
+  for (bool double_rounding : {false, true}) {
+    const Conversion fp = to_fixed_point(rq, double_rounding, -4096, 4096);
+    const auto& f = std::get<FixedPointRequant>(fp.requant.form);
+    EXPECT_EQ(f.multiplier[0], 1610612736);
+    EXPECT_EQ(f.shift[0], -8);
+    EXPECT_EQ(f.bias[0], 213);
+    // x = 853: 853*3/1024 = 2.499. Single rounding gives 2. Double rounding first rounds
+    // 853*M/2^31 = 639.75 to 640 = 2.5 * 2^8, then RoundingDivideByPOT sends the tie away: 3.
+    EXPECT_EQ(requant_fixed(fp.requant, 0, 640), double_rounding ? 3 : 2);
+  }
+}
+
 }  // namespace
 }  // namespace qv
