@@ -1,0 +1,97 @@
+#include "fakequant/layers.h"
+
+#include <cmath>
+
+#include "fakequant/quantizers.h"
+
+namespace qv::fakequant {
+
+namespace {
+
+torch::Tensor quantize_weight(const torch::Tensor& w, const WeightQuant& wq) {
+  switch (wq.kind) {
+    case QuantKind::none: return w;
+    case QuantKind::brevitas: return brevitas_weight_quant(w, wq.bits, wq.per_channel);
+    case QuantKind::pact:
+    case QuantKind::tqt: {
+      // Symmetric max init: M = max|w| per channel (or tensor), 2^bits levels, half_even.
+      std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
+      torch::Tensor m;
+      if (wq.per_channel) {
+        shape[0] = w.size(0);
+        m = std::get<0>(torch::abs(w).reshape({w.size(0), -1}).max(1)).reshape(shape).detach();
+      } else {
+        m = torch::abs(w).max().reshape({1}).detach();
+      }
+      m = torch::clamp_min(m, 1e-8);
+      const auto [lo, hi] = pact_symmetric_clips(m, int64_t{1} << wq.bits);
+      return pact_quant(w, lo, hi, int64_t{1} << wq.bits, Rounding::half_even);
+    }
+  }
+  return w;
+}
+
+// Kaiming-uniform-like deterministic init (as torch.nn.Conv2d's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+// scaled by sqrt(5)-based gain is not needed for verification; seeded by torch::manual_seed).
+torch::Tensor init_uniform(std::vector<int64_t> shape, int64_t fan_in) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  return torch::empty(shape).uniform_(-bound, bound);
+}
+
+}  // namespace
+
+QConv2dImpl::QConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, int64_t groups_,
+                         bool has_bias, WeightQuant wq_)
+    : stride(stride_), padding(padding_), groups(groups_), wq(wq_) {
+  const int64_t fan_in = in / groups * kernel * kernel;
+  weight = register_parameter("weight", init_uniform({out, in / groups, kernel, kernel}, fan_in));
+  if (has_bias) bias = register_parameter("bias", init_uniform({out}, fan_in));
+}
+
+torch::Tensor QConv2dImpl::quantized_weight() const { return quantize_weight(weight, wq); }
+
+torch::Tensor QConv2dImpl::forward(const torch::Tensor& x) {
+  return torch::conv2d(x, quantized_weight(), bias, {stride, stride}, {padding, padding}, {1, 1}, groups);
+}
+
+QLinearImpl::QLinearImpl(int64_t in, int64_t out, bool has_bias, WeightQuant wq_) : wq(wq_) {
+  weight = register_parameter("weight", init_uniform({out, in}, in));
+  if (has_bias) bias = register_parameter("bias", init_uniform({out}, in));
+}
+
+torch::Tensor QLinearImpl::quantized_weight() const { return quantize_weight(weight, wq); }
+
+torch::Tensor QLinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, quantized_weight(), bias); }
+
+QActImpl::QActImpl(ActFn fn_, ActQuant aq_) : fn(fn_), aq(aq_) {
+  const double clip = aq.init_clip;
+  switch (aq.kind) {
+    case QuantKind::none: break;
+    case QuantKind::brevitas: value = register_parameter("value", torch::full({1}, std::log2(clip))); break;
+    case QuantKind::pact:
+      clip_lo = register_parameter("clip_lo", torch::full({1}, aq.is_signed ? -clip : 0.0), /*requires_grad=*/aq.is_signed);
+      clip_hi = register_parameter("clip_hi", torch::full({1}, clip));
+      break;
+    case QuantKind::tqt: log2_t = register_parameter("log_t", torch::full({1}, std::log2(clip))); break;
+  }
+}
+
+torch::Tensor QActImpl::forward(const torch::Tensor& x_in) {
+  torch::Tensor x = x_in;
+  if (fn == ActFn::relu) x = torch::relu(x);
+  if (fn == ActFn::relu6) x = torch::clamp(x, 0.0, 6.0);
+  const int64_t levels = int64_t{1} << aq.bits;
+  switch (aq.kind) {
+    case QuantKind::none: return x;
+    case QuantKind::brevitas: return brevitas_act_quant(x, brevitas_act_scale(value, aq.bits, aq.is_signed), aq.bits, aq.is_signed);
+    case QuantKind::pact: {
+      if (!aq.is_signed) return pact_quant(x, clip_lo, clip_hi, levels, aq.rounding);
+      const auto [lo, hi] = pact_symmetric_clips(clip_hi, levels);
+      return pact_quant(x, lo, hi, levels, aq.rounding);
+    }
+    case QuantKind::tqt: return tqt_quant(x, log2_t, levels, aq.is_signed, aq.power_of_two);
+  }
+  return x;
+}
+
+}  // namespace qv::fakequant

@@ -1,0 +1,71 @@
+// Quantized layers of the fake-quant networks: a conv/linear whose weights pass through a weight
+// quantizer, and an activation module that applies the non-linearity and the activation quantizer.
+// The quantizer of each is described by plain data (WeightQuant, ActQuant) that the configuration
+// resolves per layer name; `none` gives the fp32 network.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "ir/rounding.h"
+
+namespace qv::fakequant {
+
+enum class QuantKind { none, brevitas, pact, tqt };
+
+struct WeightQuant {
+  QuantKind kind = QuantKind::none;
+  int bits = 8;
+  bool per_channel = true;
+};
+
+enum class ActFn { relu, relu6, identity };
+
+struct ActQuant {
+  QuantKind kind = QuantKind::none;
+  int bits = 8;
+  bool is_signed = false;
+  Rounding rounding = Rounding::half_even;  // PACT: half_even (rounding=true) or floor
+  double init_clip = 6.0;                   // initial clipping threshold (calibration replaces it)
+  bool power_of_two = false;                // TQT
+};
+
+// Conv2d (no dilation) with quantized weights; bias optional and unquantized in the float network
+// (Int32 bias quantization happens at integerization).
+class QConv2dImpl : public torch::nn::Module {
+ public:
+  QConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups, bool bias,
+              WeightQuant wq);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor quantized_weight() const;
+
+  torch::Tensor weight, bias;
+  int64_t stride, padding, groups;
+  WeightQuant wq;
+};
+TORCH_MODULE(QConv2d);
+
+class QLinearImpl : public torch::nn::Module {
+ public:
+  QLinearImpl(int64_t in, int64_t out, bool bias, WeightQuant wq);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor quantized_weight() const;
+
+  torch::Tensor weight, bias;
+  WeightQuant wq;
+};
+TORCH_MODULE(QLinear);
+
+// The activation: fn then quantizer. Learned parameters by kind: brevitas `value` (log2 threshold),
+// pact `clip_lo`/`clip_hi`, tqt `log2_t`.
+class QActImpl : public torch::nn::Module {
+ public:
+  QActImpl(ActFn fn, ActQuant aq);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  ActFn fn;
+  ActQuant aq;
+  torch::Tensor value, clip_lo, clip_hi, log2_t;
+};
+TORCH_MODULE(QAct);
+
+}  // namespace qv::fakequant

@@ -1,0 +1,46 @@
+// The fake-quant networks, with the peers' layer names (QuantLab for MobileNetV2, Brevitas/torchvision
+// for VGG), so that checkpoints and per-layer config rules address the same names.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "fakequant/layers.h"
+
+namespace qv::fakequant {
+
+// What the configuration resolves for a model's layer kinds.
+struct ModelQuant {
+  WeightQuant first_conv, conv, depthwise, linear;
+  ActQuant act;                 // after conv + BN
+  ActQuant signed_act;          // identity quantizers (residual branches)
+};
+
+struct ModelOptions {
+  double width_mult = 1.0;
+  int64_t num_classes = 1000;
+  int resolution = 224;
+};
+
+class NetworkImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+
+// MobileNetV2 (torchvision topology, QuantLab names: pilot.*, features.N.residual_branch.K.J,
+// features.17.*, classifier.1).
+std::shared_ptr<NetworkImpl> make_mobilenet_v2(const ModelQuant& q, const ModelOptions& o);
+
+// VGG 11/13/16/19 with or without BN (torchvision configurations A/B/D/E and names features.N,
+// classifier.N). Under the brevitas scheme the layout is quant_vgg's: no conv bias before BN, no bias
+// on the last linear; otherwise torchvision's. The peer's TruncAvgPool2d(7, stride 1) leaves 1x1 at 224x224 and its first linear
+// then fails; here the pool kernel is (final size - 6), so the classifier always sees 7x7: at 224 the
+// pool is the identity and is omitted, at 416 it is the peer's 7x7 pool.
+std::shared_ptr<NetworkImpl> make_vgg(int depth, bool batch_norm, const ModelQuant& q, const ModelOptions& o);
+
+// Number of trainable parameters (what torchvision's counts refer to).
+int64_t parameter_count(const torch::nn::Module& m);
+
+}  // namespace qv::fakequant
