@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
