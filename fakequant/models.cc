@@ -136,7 +136,151 @@ class VggImpl : public NetworkImpl {
   int64_t final_size;
 };
 
+// conv -> BN -> activation, with the peers' names conv/bn/activ.
+class ConvBlockImpl : public torch::nn::Module {
+ public:
+  ConvBlockImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, int64_t groups, const WeightQuant& wq,
+                const ActQuant& aq, ActFn fn, double bn_eps) {
+    conv = register_module("conv", QConv2d(in, out, k, stride, pad, groups, false, wq));
+    bn = register_module("bn", BatchNorm2d(BatchNorm2dOptions(out).eps(bn_eps)));
+    activ = register_module("activ", QAct(fn, aq));
+  }
+  torch::Tensor forward(torch::Tensor x) { return activ->forward(bn->forward(conv->forward(x))); }
+  QConv2d conv{nullptr};
+  BatchNorm2d bn{nullptr};
+  QAct activ{nullptr};
+};
+TORCH_MODULE(ConvBlock);
+
+class MobileNetV1Impl : public NetworkImpl {
+ public:
+  MobileNetV1Impl(const ModelQuant& q, const ModelOptions& o) {
+    auto ch = [&](int64_t c) { return static_cast<int64_t>(static_cast<double>(c) * o.width_mult); };
+    Sequential f;
+    f->push_back("init_block", ConvBlock(3, ch(32), 3, 2, 0, 1, q.first_conv, q.act, ActFn::relu, 1e-5));
+    const std::vector<std::vector<int64_t>> stages = {{64}, {128, 128}, {256, 256}, {512, 512, 512, 512, 512, 512}, {1024, 1024}};
+    int64_t in = ch(32);
+    for (size_t s = 0; s < stages.size(); ++s) {
+      Sequential stage;
+      for (size_t u = 0; u < stages[s].size(); ++u) {
+        const int64_t out = ch(stages[s][u]);
+        const int64_t stride = (u == 0 && s > 0) ? 2 : 1;
+        Sequential unit;
+        unit->push_back("dw_conv", ConvBlock(in, in, 3, stride, 1, in, q.depthwise, q.act, ActFn::relu, 1e-5));
+        unit->push_back("pw_conv", ConvBlock(in, out, 1, 1, 0, 1, q.conv, q.act, ActFn::relu, 1e-5));
+        stage->push_back("unit" + std::to_string(u + 1), unit);
+        in = out;
+      }
+      f->push_back("stage" + std::to_string(s + 1), stage);
+    }
+    features = register_module("features", f);
+    output = register_module("output", QLinear(in, o.num_classes, true, q.linear));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    const torch::Tensor y = features->forward(x);
+    return output->forward(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+  }
+  Sequential features;
+  QLinear output{nullptr};
+};
+
+// body = [bc_conv] dw_conv pw_conv; a shortcut unit adds through its stage's shared signed quantizer.
+class ProxylessUnitImpl : public torch::nn::Module {
+ public:
+  ProxylessUnitImpl(int64_t in, int64_t mid, int64_t out, int64_t k, int64_t stride, const ModelQuant& q, QAct shared)
+      : shortcut(stride == 1 && in == out), shared_act(std::move(shared)) {
+    Sequential b;
+    if (mid != in) b->push_back("bc_conv", ConvBlock(in, mid, 1, 1, 0, 1, q.conv, q.act, ActFn::relu6, 1e-3));
+    b->push_back("dw_conv", ConvBlock(mid, mid, k, stride, (k - 1) / 2, mid, q.depthwise, q.act, ActFn::relu6, 1e-3));
+    auto pw = ConvBlock(mid, out, 1, 1, 0, 1, q.conv, q.signed_act, ActFn::identity, 1e-3);
+    pw->activ = pw->replace_module("activ", shared_act);  // the pw output is quantized by the shared quantizer
+    b->push_back("pw_conv", pw);
+    body = register_module("body", b);
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    const torch::Tensor y = body->forward(x);
+    return shortcut ? shared_act->forward(x + y) : y;
+  }
+  bool shortcut;
+  QAct shared_act;
+  Sequential body;
+};
+TORCH_MODULE(ProxylessUnit);
+
+// -scale * (x / (||x||_F + 1e-8)) @ H[:classes, :features]^T, Sylvester H; the norm is over the batch.
+class HadamardClassifierImpl : public torch::nn::Module {
+ public:
+  HadamardClassifierImpl(int64_t in, int64_t out) {
+    int64_t n = 1;
+    while (n < std::max(in, out)) n *= 2;
+    torch::Tensor h = torch::empty({out, in});
+    auto acc = h.accessor<float, 2>();
+    for (int64_t i = 0; i < out; ++i)
+      for (int64_t j = 0; j < in; ++j) acc[i][j] = (__builtin_popcountll(static_cast<uint64_t>(i & j)) % 2) ? -1.0f : 1.0f;
+    proj = register_buffer("proj", h);
+    scale = register_parameter("scale", torch::full({1}, 1.0 / std::sqrt(static_cast<double>(out))));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const torch::Tensor norm = x.norm() + 1e-8;
+    return -scale * torch::matmul(x / norm, proj.t());
+  }
+  torch::Tensor proj, scale;
+};
+TORCH_MODULE(HadamardClassifier);
+
+class ProxylessNasImpl : public NetworkImpl {
+ public:
+  ProxylessNasImpl(const ModelQuant& q, const ModelOptions& o, bool hadamard) {
+    struct U {
+      int64_t mid, out, k, stride;
+      bool new_shared;
+    };
+    // (mid, out, kernel, stride) per unit, stage by stage; identity units (no body) are omitted.
+    const std::vector<std::vector<U>> stages = {
+        {{48, 24, 3, 1, true}},
+        {{72, 40, 5, 2, true}, {120, 40, 3, 1, false}},
+        {{120, 56, 7, 2, true}, {168, 56, 3, 1, false}, {168, 56, 5, 1, false}, {168, 56, 5, 1, false}},
+        {{336, 112, 7, 2, true}, {336, 112, 5, 1, false}, {336, 112, 5, 1, false}, {336, 112, 5, 1, false},
+         {672, 136, 5, 1, true}, {408, 136, 5, 1, false}, {408, 136, 5, 1, false}, {408, 136, 5, 1, false}},
+        {{816, 256, 7, 2, true}, {1536, 256, 7, 1, false}, {768, 256, 7, 1, false}, {768, 256, 7, 1, false},
+         {1536, 448, 7, 1, true}}};
+    Sequential f;
+    f->push_back("init_block", ConvBlock(3, 48, 3, 2, 1, 1, q.first_conv, q.act, ActFn::relu6, 1e-3));
+    int64_t in = 48;
+    QAct shared{nullptr};
+    for (size_t s = 0; s < stages.size(); ++s) {
+      Sequential stage;
+      for (size_t u = 0; u < stages[s].size(); ++u) {
+        const U& unit = stages[s][u];
+        if (unit.new_shared) shared = QAct(ActFn::identity, q.signed_act);
+        stage->push_back("unit" + std::to_string(u + 1), ProxylessUnit(in, unit.mid, unit.out, unit.k, unit.stride, q, shared));
+        in = unit.out;
+      }
+      f->push_back("stage" + std::to_string(s + 1), stage);
+    }
+    f->push_back("final_block", ConvBlock(in, 1792, 1, 1, 0, 1, q.conv, q.act, ActFn::relu6, 1e-3));
+    features = register_module("features", f);
+    if (hadamard) hadamard_output = register_module("output", HadamardClassifier(1792, o.num_classes));
+    else linear_output = register_module("output", QLinear(1792, o.num_classes, true, q.linear));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    const torch::Tensor y = torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+    return linear_output ? linear_output->forward(y) : hadamard_output->forward(y);
+  }
+  Sequential features;
+  QLinear linear_output{nullptr};
+  HadamardClassifier hadamard_output{nullptr};
+};
+
 }  // namespace
+
+std::shared_ptr<NetworkImpl> make_mobilenet_v1(const ModelQuant& q, const ModelOptions& o) {
+  return std::make_shared<MobileNetV1Impl>(q, o);
+}
+
+std::shared_ptr<NetworkImpl> make_proxylessnas_mobile14(const ModelQuant& q, const ModelOptions& o, bool hadamard_classifier) {
+  return std::make_shared<ProxylessNasImpl>(q, o, hadamard_classifier);
+}
 
 std::shared_ptr<NetworkImpl> make_mobilenet_v2(const ModelQuant& q, const ModelOptions& o) {
   return std::make_shared<MobileNetV2Impl>(q, o);

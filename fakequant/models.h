@@ -40,6 +40,14 @@ std::shared_ptr<NetworkImpl> make_mobilenet_v2(const ModelQuant& q, const ModelO
 // pool is the identity and is omitted, at 416 it is the peer's 7x7 pool.
 std::shared_ptr<NetworkImpl> make_vgg(int depth, bool batch_norm, const ModelQuant& q, const ModelOptions& o);
 
+// MobileNet V1 (Brevitas quant_mobilenet_v1 / imgclsmob names: features.init_block, features.stageS.unitU
+// with dw_conv and pw_conv blocks, output). The init conv has no padding (224 -> 111), as the peer's.
+std::shared_ptr<NetworkImpl> make_mobilenet_v1(const ModelQuant& q, const ModelOptions& o);
+
+// ProxylessNAS Mobile14 (Brevitas / imgclsmob topology: bc_conv, dw_conv, pw_conv units, shortcut units
+// add through the shared signed quantizer of their stage), with a Linear classifier or the Hadamard one.
+std::shared_ptr<NetworkImpl> make_proxylessnas_mobile14(const ModelQuant& q, const ModelOptions& o, bool hadamard_classifier);
+
 // Number of trainable parameters (what torchvision's counts refer to).
 int64_t parameter_count(const torch::nn::Module& m);
 

@@ -29,6 +29,8 @@ std::set<std::string> names(const torch::nn::Module& m) {
 TEST(Models, PublishedParameterCounts) {
   const ModelQuant fp32 = scheme(QuantKind::none);
   EXPECT_EQ(parameter_count(*make_mobilenet_v2(fp32, {})), 3504872);  // torchvision mobilenet_v2
+  EXPECT_EQ(parameter_count(*make_mobilenet_v1(fp32, {})), 4231976);  // imgclsmob mobilenet_w1, Brevitas' base
+  EXPECT_EQ(parameter_count(*make_proxylessnas_mobile14(fp32, {}, false)), 6857568);  // imgclsmob proxylessnas_mobile14
   EXPECT_EQ(parameter_count(*make_vgg(11, false, fp32, {})), 132863336);
   EXPECT_EQ(parameter_count(*make_vgg(13, false, fp32, {})), 133047848);
   EXPECT_EQ(parameter_count(*make_vgg(16, false, fp32, {})), 138357544);
@@ -62,6 +64,14 @@ TEST(Models, ForwardUnderEveryScheme) {
     EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 1000})) << static_cast<int>(k);
     EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
   }
+  for (bool hadamard : {false, true}) {
+    auto p = make_proxylessnas_mobile14(scheme(QuantKind::brevitas), {}, hadamard);
+    p->eval();
+    EXPECT_EQ(p->forward(torch::rand({2, 3, 224, 224})).sizes(), (std::vector<int64_t>{2, 1000}));
+  }
+  auto v1 = make_mobilenet_v1(scheme(QuantKind::brevitas), {});
+  v1->eval();
+  EXPECT_EQ(v1->forward(torch::rand({1, 3, 224, 224})).sizes(), (std::vector<int64_t>{1, 1000}));
   auto vgg = make_vgg(11, true, scheme(QuantKind::brevitas), {});
   vgg->eval();
   EXPECT_EQ(vgg->forward(torch::rand({1, 3, 224, 224})).sizes(), (std::vector<int64_t>{1, 1000}));
