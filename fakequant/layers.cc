@@ -76,6 +76,20 @@ QActImpl::QActImpl(ActFn fn_, ActQuant aq_) : fn(fn_), aq(aq_) {
   }
 }
 
+torch::Tensor QActImpl::scale() const {
+  const double steps = static_cast<double>((int64_t{1} << aq.bits) - 1);
+  switch (aq.kind) {
+    case QuantKind::none: return torch::ones({1});
+    case QuantKind::brevitas: return brevitas_act_scale(value, aq.bits, aq.is_signed);
+    case QuantKind::pact: return aq.is_signed ? 2 * clip_hi / static_cast<double>(int64_t{1} << aq.bits) : (clip_hi - clip_lo) / steps;
+    case QuantKind::tqt: {
+      const torch::Tensor m = torch::pow(2.0, aq.power_of_two ? torch::ceil(log2_t) : log2_t);
+      return aq.is_signed ? 2 * m / static_cast<double>(int64_t{1} << aq.bits) : m / steps;
+    }
+  }
+  return torch::ones({1});
+}
+
 torch::Tensor QActImpl::forward(const torch::Tensor& x_in) {
   torch::Tensor x = x_in;
   if (fn == ActFn::relu) x = torch::relu(x);

@@ -61,6 +61,8 @@ class QActImpl : public torch::nn::Module {
  public:
   QActImpl(ActFn fn, ActQuant aq);
   torch::Tensor forward(const torch::Tensor& x);
+  // The scale of one LSB of the output (brevitas: from the learned threshold; pact/tqt: eps).
+  torch::Tensor scale() const;
 
   ActFn fn;
   ActQuant aq;

@@ -1,5 +1,7 @@
 #include "fakequant/models.h"
 
+#include "fakequant/quantizers.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -136,6 +138,14 @@ class VggImpl : public NetworkImpl {
   int64_t final_size;
 };
 
+// Global average pool over the final map: Brevitas' TruncAvgPool2d (floor) for a brevitas-quantized
+// input, the float mean otherwise.
+torch::Tensor final_pool(const torch::Tensor& y, const QAct& act) {
+  const int64_t k = y.size(2);
+  if (act->aq.kind != QuantKind::brevitas || y.size(3) != k) return torch::adaptive_avg_pool2d(y, {1, 1});
+  return brevitas_trunc_avg_pool(y, act->scale(), act->aq.bits, act->aq.bits, static_cast<int>(k), Rounding::floor);
+}
+
 // conv -> BN -> activation, with the peers' names conv/bn/activ.
 class ConvBlockImpl : public torch::nn::Module {
  public:
@@ -167,7 +177,9 @@ class MobileNetV1Impl : public NetworkImpl {
         const int64_t stride = (u == 0 && s > 0) ? 2 : 1;
         Sequential unit;
         unit->push_back("dw_conv", ConvBlock(in, in, 3, stride, 1, in, q.depthwise, q.act, ActFn::relu, 1e-5));
-        unit->push_back("pw_conv", ConvBlock(in, out, 1, 1, 0, 1, q.conv, q.act, ActFn::relu, 1e-5));
+        auto pw = ConvBlock(in, out, 1, 1, 0, 1, q.conv, q.act, ActFn::relu, 1e-5);
+        last_act = pw->activ;
+        unit->push_back("pw_conv", pw);
         stage->push_back("unit" + std::to_string(u + 1), unit);
         in = out;
       }
@@ -178,10 +190,11 @@ class MobileNetV1Impl : public NetworkImpl {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     const torch::Tensor y = features->forward(x);
-    return output->forward(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+    return output->forward(final_pool(y, last_act).flatten(1));
   }
   Sequential features;
   QLinear output{nullptr};
+  QAct last_act{nullptr};
 };
 
 // body = [bc_conv] dw_conv pw_conv; a shortcut unit adds through its stage's shared signed quantizer.
@@ -258,18 +271,21 @@ class ProxylessNasImpl : public NetworkImpl {
       }
       f->push_back("stage" + std::to_string(s + 1), stage);
     }
-    f->push_back("final_block", ConvBlock(in, 1792, 1, 1, 0, 1, q.conv, q.act, ActFn::relu6, 1e-3));
+    auto final_block = ConvBlock(in, 1792, 1, 1, 0, 1, q.conv, q.act, ActFn::relu6, 1e-3);
+    final_act = final_block->activ;
+    f->push_back("final_block", final_block);
     features = register_module("features", f);
     if (hadamard) hadamard_output = register_module("output", HadamardClassifier(1792, o.num_classes));
     else linear_output = register_module("output", QLinear(1792, o.num_classes, true, q.linear));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    const torch::Tensor y = torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+    const torch::Tensor y = final_pool(features->forward(x), final_act).flatten(1);
     return linear_output ? linear_output->forward(y) : hadamard_output->forward(y);
   }
   Sequential features;
   QLinear linear_output{nullptr};
   HadamardClassifier hadamard_output{nullptr};
+  QAct final_act{nullptr};
 };
 
 }  // namespace

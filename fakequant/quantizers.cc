@@ -119,6 +119,23 @@ torch::Tensor brevitas_act_quant(const torch::Tensor& x, const torch::Tensor& sc
   return torch::clamp(round_ste(x / scale, Rounding::half_even), qmin, qmax) * scale;
 }
 
+int trunc_avg_pool_shift(int bits_in, int kernel, int bits_out) {
+  const int64_t max_sum = ((int64_t{1} << bits_in) - 1) * kernel * kernel;
+  int bw = 0;
+  while ((int64_t{1} << bw) < max_sum) ++bw;  // ceil(log2(max_sum))
+  return bw - bits_out;
+}
+
+torch::Tensor brevitas_trunc_avg_pool(const torch::Tensor& x, const torch::Tensor& scale, int bits_in, int bits_out,
+                                      int kernel, Rounding r) {
+  const int shift = trunc_avg_pool_shift(bits_in, kernel, bits_out);
+  const torch::Tensor avg_scale = scale / static_cast<double>(kernel * kernel);  // fl(s / K^2)
+  const torch::Tensor sum = round_ste(torch::avg_pool2d(x, {kernel, kernel}, {1, 1}) / avg_scale, Rounding::half_even);
+  const double qmax = std::ldexp(1.0, bits_out) - 1;
+  const torch::Tensor q = torch::clamp(round_ste(sum / std::ldexp(1.0, shift), r), 0.0, qmax);
+  return q * (avg_scale * std::ldexp(1.0, shift));
+}
+
 torch::Tensor pact_quant(const torch::Tensor& x, const torch::Tensor& clip_lo, const torch::Tensor& clip_hi, int64_t n_levels,
                          Rounding r) {
   return PactFunction::apply(x, clip_lo, clip_hi, n_levels, static_cast<int64_t>(r));

@@ -38,6 +38,14 @@ torch::Tensor brevitas_act_scale(const torch::Tensor& log2_threshold, int bits, 
 // type; STE round, gradient to s through the expression.
 torch::Tensor brevitas_act_quant(const torch::Tensor& x, const torch::Tensor& scale, int bits, bool is_signed);
 
+// Brevitas TruncAvgPool2d (v0.12+): the window sum S of unsigned bits_in-bit inputs is exact; with
+// bw = ceil(log2((2^bits_in - 1) * K^2)), shift = bw - bits_out (6 for 4-bit 7x7 pools),
+// q = clamp(R(S / 2^shift), 0, 2^bits_out - 1), R = floor or half_even, output scale fl(s/K^2) * 2^shift.
+int trunc_avg_pool_shift(int bits_in, int kernel, int bits_out);
+// x holds values q_in * scale; S is recovered exactly as round(avg_pool(x) / fl(scale / K^2)).
+torch::Tensor brevitas_trunc_avg_pool(const torch::Tensor& x, const torch::Tensor& scale, int bits_in, int bits_out,
+                                      int kernel, Rounding r);
+
 // ---- PACT / TQT (QuantLab / QuantLib) ----------------------------------------------------------
 
 // eps = (clip_hi - clip_lo) / (n_levels - 1);

@@ -65,6 +65,22 @@ TEST(Brevitas, StraightThroughGradients) {
   EXPECT_EQ(std::vector<float>(x.grad().data_ptr<float>(), x.grad().data_ptr<float>() + 4), (std::vector<float>{0, 1, 1, 0}));
 }
 
+TEST(Brevitas, TruncAvgPoolShiftAndValues) {
+  // SEMANTICS: ceil(log2(15 * 49)) = 10, shift 10 - 4 = 6 for every 4-bit 7x7 pool of the seed models.
+  EXPECT_EQ(trunc_avg_pool_shift(4, 7, 4), 6);
+  EXPECT_EQ(trunc_avg_pool_shift(8, 7, 8), 6);  // ceil(log2(255 * 49)) = 14
+  // A 7x7 window of 4-bit values all 15 except one 0: S = 720; floor(720 / 64) = 11; half_even 11.25 -> 11.
+  const float s = 0.125f;
+  torch::Tensor x = torch::full({1, 1, 7, 7}, 15 * s);
+  x[0][0][3][3] = 0;
+  const torch::Tensor y = brevitas_trunc_avg_pool(x, torch::full({1}, s), 4, 4, 7, Rounding::floor);
+  const float out_scale = (s / 49.0f) * 64.0f;
+  EXPECT_EQ(y.item<float>(), 11 * out_scale);
+  // All 15: S = 735, 735 / 64 = 11.48: floor 11, half_even 11; the peer before v0.12 output floor(S/64) * s.
+  const torch::Tensor full = brevitas_trunc_avg_pool(torch::full({1, 1, 7, 7}, 15 * s), torch::full({1}, s), 4, 4, 7, Rounding::half_even);
+  EXPECT_EQ(full.item<float>(), 11 * out_scale);
+}
+
 TEST(Pact, UnsignedActivationGridClampAndGradients) {
   // clip [0, 6] with 256 levels: eps = 6/255; integers 0..255.
   const torch::Tensor x = f32({-1.0f, 0.0f, 3.0f, 5.99f, 6.0f, 7.0f}).requires_grad_(true);
