@@ -90,7 +90,22 @@ torch::Tensor QActImpl::scale() const {
   return torch::ones({1});
 }
 
+namespace {
+thread_local std::vector<std::pair<std::string, torch::Tensor>>* trace_sink = nullptr;
+}
+
+QActImpl::Recorder::Recorder(std::vector<std::pair<std::string, torch::Tensor>>* sink) : previous_(trace_sink) {
+  trace_sink = sink;
+}
+QActImpl::Recorder::~Recorder() { trace_sink = previous_; }
+
 torch::Tensor QActImpl::forward(const torch::Tensor& x_in) {
+  torch::Tensor y = quantize(x_in);
+  if (trace_sink) trace_sink->emplace_back(trace_name, y);
+  return y;
+}
+
+torch::Tensor QActImpl::quantize(const torch::Tensor& x_in) {
   torch::Tensor x = x_in;
   if (fn == ActFn::relu) x = torch::relu(x);
   if (fn == ActFn::relu6) x = torch::clamp(x, 0.0, 6.0);

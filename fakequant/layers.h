@@ -6,6 +6,10 @@
 
 #include <torch/torch.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "ir/rounding.h"
 
 namespace qv::fakequant {
@@ -61,12 +65,26 @@ class QActImpl : public torch::nn::Module {
  public:
   QActImpl(ActFn fn, ActQuant aq);
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor quantize(const torch::Tensor& x);  // forward without recording
   // The scale of one LSB of the output (brevitas: from the learned threshold; pact/tqt: eps).
   torch::Tensor scale() const;
 
   ActFn fn;
   ActQuant aq;
   torch::Tensor value, clip_lo, clip_hi, log2_t;
+  std::string trace_name;  // set by name_quantizers (fakequant/trace.h)
+
+  // While a Recorder lives, every QAct forward on this thread appends (trace_name, output).
+  class Recorder {
+   public:
+    explicit Recorder(std::vector<std::pair<std::string, torch::Tensor>>* sink);
+    ~Recorder();
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
+
+   private:
+    std::vector<std::pair<std::string, torch::Tensor>>* previous_;
+  };
 };
 TORCH_MODULE(QAct);
 

@@ -220,7 +220,7 @@ class Unpickler {
         }
         case DICT: {
           auto v = make(PickleKind::dict);
-          set_items(*v, pop_mark());
+          set_items(v, pop_mark());
           push(v);
           break;
         }
@@ -250,12 +250,12 @@ class Unpickler {
         case SETITEM: {
           PickleValuePtr value = pop();
           PickleValuePtr key = pop();
-          set_items(*top(), {key, value});
+          set_items(top(), {key, value});
           break;
         }
         case SETITEMS: {
           std::vector<PickleValuePtr> kv = pop_mark();
-          set_items(*top(), kv);
+          set_items(top(), kv);
           break;
         }
 
@@ -419,14 +419,17 @@ class Unpickler {
     target.items.insert(target.items.end(), items.begin(), items.end());
   }
   // Python dict semantics: a repeated key keeps its first position and takes the last value.
-  void set_items(PickleValue& target, const std::vector<PickleValuePtr>& kv) {
+  void set_items(const PickleValuePtr& target_ptr, const std::vector<PickleValuePtr>& kv) {
+    PickleValue& target = *target_ptr;
     if (target.kind != PickleKind::dict && target.kind != PickleKind::reduce)
       fail("SETITEM on a " + std::string(kind_name(target.kind)) + ", expected a dict");
     if (kv.size() % 2 != 0) fail("SETITEMS with an odd number (" + std::to_string(kv.size()) + ") of values");
     for (size_t i = 0; i < kv.size(); i += 2) {
       const PickleValuePtr& key = kv[i];
       if (key->kind == PickleKind::string) {  // the common case, indexed: state_dicts can be large
-        auto& index = string_keys_[&target];
+        auto [slot, fresh] = string_keys_.try_emplace(&target);
+        if (fresh) slot->second.owner = target_ptr;
+        auto& index = slot->second.positions;
         auto [it, inserted] = index.try_emplace(key->text, target.entries.size());
         if (inserted)
           target.entries.emplace_back(key, kv[i + 1]);
@@ -453,9 +456,12 @@ class Unpickler {
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;
-  // Per dict (alive as long as the unpickler: every node is held by the stack, the memo or a parent):
-  // string key -> position in entries.
-  std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> string_keys_;
+  // Per dict: string key -> position in entries. Holding the dict keeps its address from being reused.
+  struct KeyIndex {
+    PickleValuePtr owner;
+    std::unordered_map<std::string, size_t> positions;
+  };
+  std::unordered_map<const PickleValue*, KeyIndex> string_keys_;
 };
 
 }  // namespace
