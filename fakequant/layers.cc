@@ -109,6 +109,10 @@ torch::Tensor QActImpl::quantize(const torch::Tensor& x_in) {
   torch::Tensor x = x_in;
   if (fn == ActFn::relu) x = torch::relu(x);
   if (fn == ActFn::relu6) x = torch::clamp(x, 0.0, 6.0);
+  if (observing) {
+    observed_max = std::max(observed_max, torch::abs(x).max().item<double>());
+    return x;
+  }
   const int64_t levels = int64_t{1} << aq.bits;
   switch (aq.kind) {
     case QuantKind::none: return x;

@@ -73,6 +73,8 @@ class QActImpl : public torch::nn::Module {
   ActQuant aq;
   torch::Tensor value, clip_lo, clip_hi, log2_t;
   std::string trace_name;  // set by name_quantizers (fakequant/trace.h)
+  bool observing = false;  // calibration: pass fn(x) through unquantized and record its largest |value|
+  double observed_max = 0;
 
   // While a Recorder lives, every QAct forward on this thread appends (trace_name, output).
   class Recorder {

@@ -2,6 +2,7 @@
 // and in float64.
 #include <gtest/gtest.h>
 
+#include "fakequant/calibrate.h"
 #include "fakequant/trace.h"
 
 namespace qv::fakequant {
@@ -38,6 +39,32 @@ TEST(Trace, CapturesEveryQuantizedActivationByName) {
   EXPECT_LT((a != b).sum().item<int64_t>(), a.numel() / 100 + 1);
   // The network is back in float32 afterwards.
   EXPECT_EQ(net->parameters().front().scalar_type(), torch::kFloat32);
+}
+
+// A random-weight network after calibration on real images: no activation layer is dead or saturated
+// wholesale, and every clipping threshold is the largest value seen.
+TEST(Calibration, RandomNetworksGetMeaningfulActivations) {
+  ModelQuant q;
+  q.first_conv = WeightQuant{QuantKind::brevitas, 8, true};
+  q.conv = q.depthwise = WeightQuant{QuantKind::brevitas, 4, true};
+  q.linear = WeightQuant{QuantKind::brevitas, 4, false};
+  q.act = ActQuant{QuantKind::brevitas, 4, false, Rounding::half_even, 6.0, false};
+  q.signed_act = ActQuant{QuantKind::brevitas, 4, true, Rounding::half_even, 6.0, false};
+  torch::manual_seed(5);
+  ModelOptions o;
+  o.resolution = 64;
+  auto net = make_proxylessnas_mobile14(q, o, false);
+  const torch::Tensor images = torch::rand({8, 3, 64, 64});
+  calibrate(*net, {images});
+  const FloatTrace t = capture_trace(*net, images, torch::kFloat32);
+  ASSERT_GT(t.entries.size(), 40u);
+  for (const auto& [name, y] : t.entries) {
+    const double nonzero = (y != 0).to(torch::kFloat64).mean().item<double>();
+    EXPECT_GT(nonzero, 0.02) << name << " is dead after calibration";
+    const double top = y.abs().max().item<double>();
+    const double at_top = (y.abs() == top).to(torch::kFloat64).mean().item<double>();
+    EXPECT_LT(at_top, 0.5) << name << " is saturated after calibration";
+  }
 }
 
 }  // namespace

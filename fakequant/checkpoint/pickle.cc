@@ -80,15 +80,12 @@ enum Op : unsigned char {
   FROZENSET = 0x91, STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95,
 };
 
-PickleValuePtr make(PickleKind kind) {
-  auto v = std::make_shared<PickleValue>();
-  v->kind = kind;
-  return v;
-}
-
 // Python dict-key equality for the hashable values a pickle can hold; other objects by identity.
-bool key_equal(const PickleValue& a, const PickleValue& b) {
+// Tuples nested deeper than kMaxKeyDepth compare by identity (a hostile pickle cannot exhaust the stack).
+constexpr int kMaxKeyDepth = 64;
+bool key_equal(const PickleValue& a, const PickleValue& b, int depth = 0) {
   if (&a == &b) return true;
+  if (depth > kMaxKeyDepth) return false;
   auto numeric = [](const PickleValue& v) {
     return v.kind == PickleKind::integer || v.kind == PickleKind::boolean || v.kind == PickleKind::floating;
   };
@@ -111,20 +108,25 @@ bool key_equal(const PickleValue& a, const PickleValue& b) {
     case PickleKind::tuple:
       if (a.items.size() != b.items.size()) return false;
       for (size_t i = 0; i < a.items.size(); ++i)
-        if (!key_equal(*a.items[i], *b.items[i])) return false;
+        if (!key_equal(*a.items[i], *b.items[i], depth + 1)) return false;
       return true;
     default: return false;
   }
 }
+
+}  // namespace
 
 class Unpickler {
  public:
   Unpickler(std::string_view data, const std::string& file, const std::string& entry)
       : data_(data), file_(file), entry_(entry) {}
 
-  PickleValuePtr run() {
+  PickleDocument run() {
     while (true) {
       op_pos_ = pos_;
+      if (pos_ >= data_.size())
+        throw InputError(file_, "entry '" + entry_ + "', pickle byte " + std::to_string(pos_),
+                         "the pickle ends without a STOP opcode (truncated?)");
       op_ = byte();
       switch (op_) {
         case PROTO: {
@@ -134,11 +136,11 @@ class Unpickler {
         }
         case FRAME: take(8); break;  // framing only groups opcodes; the data is read as one buffer
         case STOP: {
-          PickleValuePtr result = pop();
+          doc_.root_ = pop();
           if (!stack_.empty() || !marks_.empty())
             fail("STOP leaves " + std::to_string(stack_.size()) + " extra values and " +
                  std::to_string(marks_.size()) + " open marks on the stack");
-          return result;
+          return std::move(doc_);
         }
         case MARK: marks_.push_back(stack_.size()); break;
         case POP:
@@ -231,30 +233,30 @@ class Unpickler {
           break;
         }
         case APPEND: {
-          PickleValuePtr item = pop();
+          PickleValue* item = pop();
           append_to(*top(), {item});
           break;
         }
         case APPENDS: {
-          std::vector<PickleValuePtr> items = pop_mark();
+          std::vector<PickleValue*> items = pop_mark();
           append_to(*top(), items);
           break;
         }
         case ADDITEMS: {
-          std::vector<PickleValuePtr> items = pop_mark();
+          std::vector<PickleValue*> items = pop_mark();
           PickleValue& s = *top();
           if (s.kind != PickleKind::set) fail("ADDITEMS to a " + std::string(kind_name(s.kind)) + ", expected a set");
           s.items.insert(s.items.end(), items.begin(), items.end());
           break;
         }
         case SETITEM: {
-          PickleValuePtr value = pop();
-          PickleValuePtr key = pop();
+          PickleValue* value = pop();
+          PickleValue* key = pop();
           set_items(top(), {key, value});
           break;
         }
         case SETITEMS: {
-          std::vector<PickleValuePtr> kv = pop_mark();
+          std::vector<PickleValue*> kv = pop_mark();
           set_items(top(), kv);
           break;
         }
@@ -272,7 +274,7 @@ class Unpickler {
           break;
         }
         case STACK_GLOBAL: {
-          PickleValuePtr name = pop(), module = pop();
+          PickleValue* name = pop(), module = pop();
           if (module->kind != PickleKind::string || name->kind != PickleKind::string)
             fail("STACK_GLOBAL needs two strings, found " + module->describe() + " and " + name->describe());
           push_global(module->text, name->text);
@@ -280,7 +282,7 @@ class Unpickler {
         }
         case REDUCE:
         case NEWOBJ: {
-          PickleValuePtr args = pop(), callable = pop();
+          PickleValue* args = pop(), callable = pop();
           if (args->kind != PickleKind::tuple)
             fail(std::string(op_ == REDUCE ? "REDUCE" : "NEWOBJ") + " arguments must be a tuple, found " +
                  args->describe());
@@ -295,7 +297,7 @@ class Unpickler {
           break;
         }
         case BUILD: {
-          PickleValuePtr state = pop();
+          PickleValue* state = pop();
           PickleValue& obj = *top();
           if (obj.kind == PickleKind::dict) break;  // OrderedDict attributes (state_dict._metadata)
           if (obj.kind != PickleKind::reduce) fail("BUILD on a " + std::string(kind_name(obj.kind)));
@@ -372,22 +374,27 @@ class Unpickler {
     fail("needs " + std::to_string(needed) + " values above the last mark but the stack holds " +
          std::to_string(stack_.size() - floor()));
   }
-  void push(PickleValuePtr v) { stack_.push_back(std::move(v)); }
-  PickleValuePtr pop() {
+  PickleValue* make(PickleKind kind) {
+    PickleValue& v = doc_.nodes_.emplace_back();
+    v.kind = kind;
+    return &v;
+  }
+  void push(PickleValue* v) { stack_.push_back(v); }
+  PickleValue* pop() {
     if (stack_.size() <= floor()) underflow(1);
-    PickleValuePtr v = std::move(stack_.back());
+    PickleValue* v = stack_.back();
     stack_.pop_back();
     return v;
   }
-  const PickleValuePtr& top() const {
+  PickleValue* top() const {
     if (stack_.size() <= floor()) underflow(1);
     return stack_.back();
   }
-  std::vector<PickleValuePtr> pop_mark() {
+  std::vector<PickleValue*> pop_mark() {
     if (marks_.empty()) fail("no MARK to pop to");
     const size_t m = marks_.back();
     marks_.pop_back();
-    std::vector<PickleValuePtr> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
+    std::vector<PickleValue*> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
     stack_.resize(m);
     return items;
   }
@@ -413,23 +420,21 @@ class Unpickler {
     if (it == memo_.end()) fail("memo index " + std::to_string(index) + " was never stored");
     push(it->second);
   }
-  void append_to(PickleValue& target, const std::vector<PickleValuePtr>& items) {
+  void append_to(PickleValue& target, const std::vector<PickleValue*>& items) {
     if (target.kind != PickleKind::list && target.kind != PickleKind::reduce)
       fail("APPEND to a " + std::string(kind_name(target.kind)) + ", expected a list");
     target.items.insert(target.items.end(), items.begin(), items.end());
   }
   // Python dict semantics: a repeated key keeps its first position and takes the last value.
-  void set_items(const PickleValuePtr& target_ptr, const std::vector<PickleValuePtr>& kv) {
+  void set_items(PickleValue* target_ptr, const std::vector<PickleValue*>& kv) {
     PickleValue& target = *target_ptr;
     if (target.kind != PickleKind::dict && target.kind != PickleKind::reduce)
       fail("SETITEM on a " + std::string(kind_name(target.kind)) + ", expected a dict");
     if (kv.size() % 2 != 0) fail("SETITEMS with an odd number (" + std::to_string(kv.size()) + ") of values");
     for (size_t i = 0; i < kv.size(); i += 2) {
-      const PickleValuePtr& key = kv[i];
+      const PickleValue*& key = kv[i];
       if (key->kind == PickleKind::string) {  // the common case, indexed: state_dicts can be large
-        auto [slot, fresh] = string_keys_.try_emplace(&target);
-        if (fresh) slot->second.owner = target_ptr;
-        auto& index = slot->second.positions;
+        auto& index = string_keys_[&target];
         auto [it, inserted] = index.try_emplace(key->text, target.entries.size());
         if (inserted)
           target.entries.emplace_back(key, kv[i + 1]);
@@ -453,20 +458,15 @@ class Unpickler {
   const std::string& entry_;
   size_t pos_ = 0, op_pos_ = 0;
   unsigned char op_ = 0;
-  std::vector<PickleValuePtr> stack_;
+  std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, PickleValuePtr> memo_;
-  // Per dict: string key -> position in entries. Holding the dict keeps its address from being reused.
-  struct KeyIndex {
-    PickleValuePtr owner;
-    std::unordered_map<std::string, size_t> positions;
-  };
-  std::unordered_map<const PickleValue*, KeyIndex> string_keys_;
+  std::unordered_map<uint64_t, PickleValue*> memo_;
+  // Per dict: string key -> position in entries.
+  std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> string_keys_;
+  PickleDocument doc_;
 };
 
-}  // namespace
-
-PickleValuePtr unpickle(std::string_view data, const std::string& file, const std::string& entry) {
+PickleDocument unpickle(std::string_view data, const std::string& file, const std::string& entry) {
   return Unpickler(data, file, entry).run();
 }
 

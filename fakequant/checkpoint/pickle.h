@@ -10,8 +10,10 @@
 // torch._utils._rebuild_tensor_v2. The one exception is collections.OrderedDict() with no
 // arguments, which becomes a Dict, because every state_dict is one.
 //
-// Objects are shared_ptr nodes: the memo holds the same node as the stack, so a dict filled by
-// SETITEMS after it was memoized is seen filled wherever it is referenced. BUILD (an object's
+// Every node lives in the PickleDocument that unpickle() returns; nodes point at each other with plain
+// pointers. The memo holds the same node as the stack, so a dict filled by SETITEMS after it was
+// memoized is seen filled wherever it is referenced, and a hostile pickle that makes a container hold
+// itself creates a cycle that costs nothing (no reference counts to leak). BUILD (an object's
 // __setstate__) on a dict is ignored: for a state_dict it carries the `_metadata` attribute (module
 // versions), which a reader of weights does not need.
 //
@@ -21,16 +23,13 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace qv::checkpoint {
-
-struct PickleValue;
-using PickleValuePtr = std::shared_ptr<PickleValue>;
 
 enum class PickleKind {
   none,
@@ -58,9 +57,11 @@ struct PickleValue {
   double floating = 0;
   std::string text;    // string and bytes contents; global: the module
   std::string name;    // global: the name inside the module
-  std::vector<PickleValuePtr> items;
-  std::vector<std::pair<PickleValuePtr, PickleValuePtr>> entries;
-  PickleValuePtr callable, args, state;
+  std::vector<const PickleValue*> items;
+  std::vector<std::pair<const PickleValue*, const PickleValue*>> entries;
+  const PickleValue* callable = nullptr;
+  const PickleValue* args = nullptr;
+  const PickleValue* state = nullptr;
 
   bool is(PickleKind k) const { return kind == k; }
   bool is_global(std::string_view module, std::string_view global_name) const {
@@ -77,7 +78,24 @@ struct PickleValue {
   std::string describe() const;
 };
 
+// The result of unpickling: owns every node. Movable, not copyable (nodes point at each other).
+class PickleDocument {
+ public:
+  PickleDocument() = default;
+  PickleDocument(PickleDocument&&) = default;
+  PickleDocument& operator=(PickleDocument&&) = default;
+  PickleDocument(const PickleDocument&) = delete;
+  PickleDocument& operator=(const PickleDocument&) = delete;
+
+  const PickleValue& root() const { return *root_; }
+
+ private:
+  friend class Unpickler;
+  std::deque<PickleValue> nodes_;  // a deque never moves its elements
+  const PickleValue* root_ = nullptr;
+};
+
 // Unpickles `data`, up to its STOP opcode. `file` and `entry` name the source in error messages.
-PickleValuePtr unpickle(std::string_view data, const std::string& file, const std::string& entry);
+PickleDocument unpickle(std::string_view data, const std::string& file, const std::string& entry);
 
 }  // namespace qv::checkpoint

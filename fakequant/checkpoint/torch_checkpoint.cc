@@ -109,7 +109,12 @@ const std::string& TorchCheckpoint::storage_bytes(const std::string& key, const 
     const std::string name = prefix_ + "/data/" + key;
     if (!archive_.find(name))
       throw InputError(archive_.path(), where, "its storage entry '" + name + "' is missing from the archive");
-    cached_bytes_ = archive_.read(name);
+    cached_key_.clear();
+    try {
+      cached_bytes_ = archive_.read(name);
+    } catch (const InputError& e) {  // name the tensor as well as the entry
+      throw InputError(e.file(), where + ", storage " + e.where(), e.problem());
+    }
     cached_key_ = key;
   }
   return cached_bytes_;

@@ -79,16 +79,12 @@ void ZipArchive::read_at(uint64_t offset, void* out, uint64_t size, const std::s
 void ZipArchive::read_central_directory() {
   const std::string not_zip = "not a ZIP archive (no end-of-central-directory record); expected a torch.save file "
                               "written by PyTorch >= 1.6";
-  if (file_size_ < kEocdSize) {
-    throw InputError(path_, "", not_zip + " (the file has only " + std::to_string(file_size_) + " bytes)");
-  }
-
   // The EOCD record is the last 22 bytes unless a comment (at most 65535 bytes) follows it.
   const uint64_t tail_size = std::min<uint64_t>(file_size_, kEocdSize + 0xFFFF);
   std::vector<unsigned char> tail(tail_size);
   read_at(file_size_ - tail_size, tail.data(), tail_size, "end-of-central-directory record");
   int64_t found = -1;
-  for (int64_t i = static_cast<int64_t>(tail_size - kEocdSize); i >= 0; --i) {
+  for (int64_t i = static_cast<int64_t>(tail_size) - static_cast<int64_t>(kEocdSize); i >= 0; --i) {
     const unsigned char* p = tail.data() + i;
     if (u32(p) == kEocdSig && static_cast<uint64_t>(i) + kEocdSize + u16(p + 20) <= tail_size) {
       found = i;
@@ -96,17 +92,19 @@ void ZipArchive::read_central_directory() {
     }
   }
   if (found < 0) {
+    const bool starts_pk = file_size_ >= 2 && file_size_ == tail_size ? tail[0] == 'P' && tail[1] == 'K' : false;
     unsigned char magic[2] = {0, 0};
-    read_at(0, magic, 2, "file header");
-    if (magic[0] == 0x80 && magic[1] <= 5)
+    if (file_size_ >= 2) read_at(0, magic, 2, "file header");
+    if (magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5)
       throw InputError(path_, "",
                        "a legacy (pre-1.6, non-ZIP) torch.save pickle file, which is not supported; re-save it "
                        "with PyTorch >= 1.6 (the default _use_new_zipfile_serialization=True)");
-    if (u32(tail.data()) == kLocalHeaderSig || (magic[0] == 'P' && magic[1] == 'K'))
+    if (starts_pk || (magic[0] == 'P' && magic[1] == 'K'))
       throw InputError(path_, "end-of-central-directory record",
-                       "the file starts like a ZIP archive but its end-of-central-directory record is missing "
-                       "(truncated file?)");
-    throw InputError(path_, "", not_zip);
+                       "missing, though the file starts like a ZIP archive (truncated file?)");
+    throw InputError(path_, "",
+                     "not a ZIP archive (no end-of-central-directory record in its " + std::to_string(file_size_) +
+                         " bytes); expected a torch.save file written by PyTorch >= 1.6");
   }
   const uint64_t eocd_offset = file_size_ - tail_size + static_cast<uint64_t>(found);
   const unsigned char* eocd = tail.data() + found;
