@@ -31,7 +31,7 @@ const char* kind_name(PickleKind kind) {
 const PickleValue* PickleValue::get(std::string_view key) const {
   if (kind != PickleKind::dict) return nullptr;
   for (const auto& [k, v] : entries)
-    if (k->kind == PickleKind::string && k->text == key) return v.get();
+    if (k->kind == PickleKind::string && k->text == key) return v;
   return nullptr;
 }
 
@@ -199,7 +199,7 @@ class Unpickler {
         case EMPTY_SET: push(make(PickleKind::set)); break;
         case TUPLE: {
           auto v = make(PickleKind::tuple);
-          v->items = pop_mark();
+          set_from_mark(*v);
           push(v);
           break;
         }
@@ -216,7 +216,7 @@ class Unpickler {
         }
         case LIST: {
           auto v = make(PickleKind::list);
-          v->items = pop_mark();
+          set_from_mark(*v);
           push(v);
           break;
         }
@@ -228,7 +228,7 @@ class Unpickler {
         }
         case FROZENSET: {
           auto v = make(PickleKind::set);
-          v->items = pop_mark();
+          set_from_mark(*v);
           push(v);
           break;
         }
@@ -274,7 +274,8 @@ class Unpickler {
           break;
         }
         case STACK_GLOBAL: {
-          PickleValue* name = pop(), module = pop();
+          PickleValue* name = pop();
+          PickleValue* module = pop();
           if (module->kind != PickleKind::string || name->kind != PickleKind::string)
             fail("STACK_GLOBAL needs two strings, found " + module->describe() + " and " + name->describe());
           push_global(module->text, name->text);
@@ -282,7 +283,8 @@ class Unpickler {
         }
         case REDUCE:
         case NEWOBJ: {
-          PickleValue* args = pop(), callable = pop();
+          PickleValue* args = pop();
+          PickleValue* callable = pop();
           if (args->kind != PickleKind::tuple)
             fail(std::string(op_ == REDUCE ? "REDUCE" : "NEWOBJ") + " arguments must be a tuple, found " +
                  args->describe());
@@ -291,8 +293,8 @@ class Unpickler {
             break;
           }
           auto v = make(PickleKind::reduce);
-          v->callable = std::move(callable);
-          v->args = std::move(args);
+          v->callable = callable;
+          v->args = args;
           push(v);
           break;
         }
@@ -301,7 +303,7 @@ class Unpickler {
           PickleValue& obj = *top();
           if (obj.kind == PickleKind::dict) break;  // OrderedDict attributes (state_dict._metadata)
           if (obj.kind != PickleKind::reduce) fail("BUILD on a " + std::string(kind_name(obj.kind)));
-          obj.state = std::move(state);
+          obj.state = state;
           break;
         }
         case BINPERSID: {
@@ -398,6 +400,10 @@ class Unpickler {
     stack_.resize(m);
     return items;
   }
+  void set_from_mark(PickleValue& v) {
+    const std::vector<PickleValue*> items = pop_mark();
+    v.items.assign(items.begin(), items.end());
+  }
   void push_int(int64_t i) {
     auto v = make(PickleKind::integer);
     v->integer = i;
@@ -432,7 +438,7 @@ class Unpickler {
       fail("SETITEM on a " + std::string(kind_name(target.kind)) + ", expected a dict");
     if (kv.size() % 2 != 0) fail("SETITEMS with an odd number (" + std::to_string(kv.size()) + ") of values");
     for (size_t i = 0; i < kv.size(); i += 2) {
-      const PickleValue*& key = kv[i];
+      const PickleValue* key = kv[i];
       if (key->kind == PickleKind::string) {  // the common case, indexed: state_dicts can be large
         auto& index = string_keys_[&target];
         auto [it, inserted] = index.try_emplace(key->text, target.entries.size());

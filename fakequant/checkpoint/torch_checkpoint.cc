@@ -95,7 +95,7 @@ TorchCheckpoint::TorchCheckpoint(std::string path) : archive_(std::move(path)) {
       throw InputError(archive_.path(), "entry '" + order->name + "'",
                        "byte order '" + bytes + "' is not supported; expected 'little'");
   }
-  root_ = unpickle(archive_.read(pkl), archive_.path(), pkl);
+  doc_ = unpickle(archive_.read(pkl), archive_.path(), pkl);
 }
 
 bool TorchCheckpoint::is_tensor(const PickleValue& v) {
@@ -121,16 +121,21 @@ const std::string& TorchCheckpoint::storage_bytes(const std::string& key, const 
 }
 
 CheckpointTensor TorchCheckpoint::tensor(const PickleValue& v, const std::string& where) {
+  return tensor(v, where, 0);
+}
+
+CheckpointTensor TorchCheckpoint::tensor(const PickleValue& v, const std::string& where, int depth) {
   const std::string& file = archive_.path();
   auto fail = [&](const std::string& what) -> InputError { return InputError(file, where, what); };
   if (!is_tensor(v)) throw fail("expected a tensor, found " + v.describe());
+  if (depth > 4) throw fail("tensor wrapped in more than 4 levels of parameter / subclass rebuild calls");
   const std::string& fn = v.callable->name;
   const auto& args = v.args->items;
 
   // Wrappers around a plain tensor.
   if (fn == "_rebuild_parameter" || fn == "_rebuild_parameter_with_state") {
     if (args.empty()) throw fail("torch._utils." + fn + " without arguments");
-    return tensor(*args[0], where);
+    return tensor(*args[0], where, depth + 1);
   }
   if (fn == "_rebuild_from_type_v2") {  // (func, type, args, state) for tensor subclasses, torch >= 1.12
     if (args.size() < 3 || args[2]->kind != PickleKind::tuple) throw fail("malformed torch._tensor._rebuild_from_type_v2");
@@ -138,7 +143,7 @@ CheckpointTensor TorchCheckpoint::tensor(const PickleValue& v, const std::string
     inner.kind = PickleKind::reduce;
     inner.callable = args[0];
     inner.args = args[2];
-    return tensor(inner, where);
+    return tensor(inner, where, depth + 1);
   }
   if (fn != "_rebuild_tensor_v2" && fn != "_rebuild_tensor")
     throw fail("tensor rebuilt by " + v.callable->text + "." + fn +

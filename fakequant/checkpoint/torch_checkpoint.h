@@ -51,7 +51,7 @@ class TorchCheckpoint {
   // The archive's directory prefix ("archive", or the stem of the file torch.save wrote).
   const std::string& prefix() const { return prefix_; }
   // The saved object.
-  const PickleValue& root() const { return *root_; }
+  const PickleValue& root() const { return doc_.root(); }
 
   // Whether `v` is a pickled tensor (any torch._utils._rebuild_* call, supported or not).
   static bool is_tensor(const PickleValue& v);
@@ -61,11 +61,12 @@ class TorchCheckpoint {
   CheckpointTensor tensor(const PickleValue& v, const std::string& where);
 
  private:
+  CheckpointTensor tensor(const PickleValue& v, const std::string& where, int depth);
   const std::string& storage_bytes(const std::string& key, const std::string& where);
 
   ZipArchive archive_;
   std::string prefix_;
-  PickleValuePtr root_;
+  PickleDocument doc_;
   std::string cached_key_, cached_bytes_;  // the last storage read: views of one storage are often adjacent
 };
 
