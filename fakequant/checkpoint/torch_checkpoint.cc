@@ -24,8 +24,10 @@ constexpr StorageType kStorageTypes[] = {
     {"BoolStorage", "bool", 1},
 };
 
-// Elements beyond this are refused before allocating (a stride-0 view can claim any size).
-constexpr int64_t kMaxElements = int64_t{1} << 34;
+// A view can claim more elements than its storage holds (stride 0 after expand(), overlapping
+// as_strided). Beyond this many, and beyond its storage's size, it is refused before allocating, so a
+// hostile file cannot ask for more memory than about eight times its own size or 512 MiB.
+constexpr int64_t kMaxBroadcastElements = int64_t{1} << 26;
 
 uint64_t load_le(const unsigned char* p, size_t n) {
   uint64_t v = 0;
@@ -199,10 +201,15 @@ CheckpointTensor TorchCheckpoint::tensor(const PickleValue& v, const std::string
   // Element count and the highest storage element the view touches, both overflow-checked.
   int64_t numel = 1, last = offset;
   for (size_t d = 0; d < out.shape.size(); ++d) {
-    if (out.shape[d] == 0) numel = 0;
-    if (numel != 0 && __builtin_mul_overflow(numel, out.shape[d], &numel)) numel = kMaxElements + 1;
-    if (numel > kMaxElements) throw fail("more than 2^34 elements");
+    if (numel == 0 || out.shape[d] == 0) {
+      numel = 0;
+    } else if (__builtin_mul_overflow(numel, out.shape[d], &numel)) {
+      throw fail("size overflows 64 bits");
+    }
   }
+  if (numel > storage_numel && numel > kMaxBroadcastElements)
+    throw fail("a view of " + std::to_string(numel) + " elements over a storage of " + std::to_string(storage_numel) +
+               ": expanded or overlapping views beyond 2^26 elements are not supported");
   if (numel > 0) {
     for (size_t d = 0; d < out.shape.size(); ++d) {
       int64_t span;
@@ -215,7 +222,8 @@ CheckpointTensor TorchCheckpoint::tensor(const PickleValue& v, const std::string
   }
 
   const std::string& bytes = storage_bytes(key, where);
-  if (static_cast<uint64_t>(bytes.size()) != static_cast<uint64_t>(storage_numel) * type->element_size)
+  if (bytes.size() % type->element_size != 0 ||
+      bytes.size() / type->element_size != static_cast<uint64_t>(storage_numel))
     throw fail("storage entry '" + prefix_ + "/data/" + key + "' has " + std::to_string(bytes.size()) +
                " bytes, expected " + std::to_string(storage_numel) + " " + type->dtype + " elements of " +
                std::to_string(type->element_size) + " bytes");

@@ -92,14 +92,13 @@ void ZipArchive::read_central_directory() {
     }
   }
   if (found < 0) {
-    const bool starts_pk = file_size_ >= 2 && file_size_ == tail_size ? tail[0] == 'P' && tail[1] == 'K' : false;
     unsigned char magic[2] = {0, 0};
     if (file_size_ >= 2) read_at(0, magic, 2, "file header");
     if (magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5)
       throw InputError(path_, "",
                        "a legacy (pre-1.6, non-ZIP) torch.save pickle file, which is not supported; re-save it "
                        "with PyTorch >= 1.6 (the default _use_new_zipfile_serialization=True)");
-    if (starts_pk || (magic[0] == 'P' && magic[1] == 'K'))
+    if (magic[0] == 'P' && magic[1] == 'K')
       throw InputError(path_, "end-of-central-directory record",
                        "missing, though the file starts like a ZIP archive (truncated file?)");
     throw InputError(path_, "",
