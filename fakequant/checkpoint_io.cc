@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "fakequant/key_mismatch.h"
 #include "ir/error.h"
 
 namespace qv::fakequant {
@@ -57,17 +58,7 @@ void load_checkpoint(torch::nn::Module& net, const std::string& path) {
   std::vector<std::string> unexpected;
   for (const std::string& k : stored)
     if (!expected.count(k)) unexpected.push_back(k);
-  if (missing.empty() && unexpected.empty() && mismatched.empty()) return;
-  std::string msg = "the checkpoint does not fit the model:";
-  auto list = [&](const char* what, const std::vector<std::string>& v) {
-    if (v.empty()) return;
-    msg += std::string("\n  ") + what + " (" + std::to_string(v.size()) + "):";
-    for (const auto& k : v) msg += " " + k;
-  };
-  list("missing keys", missing);
-  list("unexpected keys", unexpected);
-  list("shape mismatches", mismatched);
-  throw InputError(path, "", msg);
+  throw_if_keys_mismatch(path, "the checkpoint", missing, unexpected, mismatched);
 }
 
 }  // namespace qv::fakequant

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "fakequant/checkpoint/torch_checkpoint.h"
-#include "ir/error.h"
+#include "fakequant/key_mismatch.h"
 
 namespace qv::fakequant {
 
@@ -71,18 +71,7 @@ std::vector<std::string> import_state_dict(torch::nn::Module& net, const std::st
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : by_name)
     if (!used.count(name)) unexpected.push_back(name);
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::string msg = "the state_dict does not fit the model:";
-    auto list = [&](const char* what, const std::vector<std::string>& v) {
-      if (v.empty()) return;
-      msg += std::string("\n  ") + what + " (" + std::to_string(v.size()) + "):";
-      for (const auto& k : v) msg += " " + k;
-    };
-    list("missing keys", missing);
-    list("unexpected keys", unexpected);
-    list("shape mismatches", mismatched);
-    throw InputError(path, "", msg);
-  }
+  throw_if_keys_mismatch(path, "the state_dict", missing, unexpected, mismatched);
   return left_for_calibration;
 }
 

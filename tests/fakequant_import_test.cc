@@ -12,7 +12,7 @@
 namespace qv::fakequant {
 namespace {
 
-const std::string kDir = QV_FIXTURE_DIR "/checkpoints/";
+const std::string kDir = QV_FIXTURE_DIR "/import/";
 
 std::vector<double> read_line(std::istream& in) {
   std::string line;

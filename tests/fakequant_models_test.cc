@@ -5,20 +5,12 @@
 #include <set>
 
 #include "fakequant/models.h"
+#include "tests/support/fakequant_schemes.h"
 
 namespace qv::fakequant {
 namespace {
 
-ModelQuant scheme(QuantKind k) {
-  ModelQuant q;
-  const int bits = k == QuantKind::brevitas ? 4 : 8;
-  q.first_conv = WeightQuant{k, 8, true};
-  q.conv = q.depthwise = WeightQuant{k, bits, true};
-  q.linear = WeightQuant{k, bits, false};
-  q.act = ActQuant{k, bits, false, Rounding::half_even, 6.0, false};
-  q.signed_act = ActQuant{k, bits, true, Rounding::half_even, 6.0, false};
-  return q;
-}
+using testing::scheme;
 
 std::set<std::string> names(const torch::nn::Module& m) {
   std::set<std::string> out;

@@ -3,20 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "fakequant/models.h"
+#include "tests/support/fakequant_schemes.h"
 #include "fakequant/train.h"
 
 namespace qv::fakequant {
 namespace {
 
-ModelQuant scheme(QuantKind k) {
-  ModelQuant q;
-  const int bits = k == QuantKind::brevitas ? 4 : 8;
-  q.first_conv = WeightQuant{k, 8, true};
-  q.conv = q.depthwise = WeightQuant{k, bits, true};
-  q.linear = WeightQuant{k, bits, false};
-  q.act = ActQuant{k, bits, false, Rounding::half_even, 6.0, false};
-  return q;
-}
+using testing::scheme;
 
 TEST(Training, MobileNetV2LossFallsUnderEveryScheme) {
   const auto [images, labels] = fashion_mnist_batch(32, 32);
