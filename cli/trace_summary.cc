@@ -21,7 +21,10 @@ std::vector<LayerSummary> summarize(const Network& net, const Trace& trace) {
       s.min = *mn;
       s.max = *mx;
       const int64_t lo = e.value.type.min(), hi = e.value.type.max();
-      const auto sat = std::count_if(e.value.data.begin(), e.value.data.end(), [&](int64_t v) { return v == lo || v == hi; });
+      // 0 of an unsigned type is the ReLU floor, not saturation; a signed type saturates at both ends.
+      const bool both_ends = e.value.type.is_signed;
+      const auto sat = std::count_if(e.value.data.begin(), e.value.data.end(),
+                                     [&](int64_t v) { return v == hi || (both_ends && v == lo); });
       s.saturated = static_cast<double>(sat) / static_cast<double>(e.value.data.size());
     }
     char hex[16];

@@ -15,7 +15,7 @@ namespace qv::cli {
 struct LayerSummary {
   std::string node, op, shape, type;
   int64_t min = 0, max = 0;
-  double saturated = 0;  // fraction of elements at the type's min or max
+  double saturated = 0;  // fraction at the type's max (or min, for signed types)
   std::string crc32;     // of the values as little-endian int64, hex
 };
 
