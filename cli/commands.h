@@ -16,5 +16,6 @@ using Args = std::vector<std::string>;
 
 int command_run(const Args& args);  // evaluate an integer network with the reference
 int command_ir(const Args& args);   // ir validate | ir synth
+int command_models(const Args& args);  // networks, schemes, shipped configs
 
 }  // namespace qv::cli

@@ -21,6 +21,7 @@ const char* const kUsage =
     "        [--threads N] [--json]                        its per-layer trace\n"
     "  ir validate FILE                                    check an integer network description\n"
     "  ir synth --model M --out FILE [--seed N]            write a synthetic network of a real topology\n"
+    "  models                                              networks, schemes and shipped configs\n"
     "\n"
     "exit status: 0 agree, 1 mismatch, 2 bad usage or input, 3 internal error\n";
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "run") return command_run(args);
     if (command == "ir") return command_ir(args);
+    if (command == "models") return command_models(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::fputs(kUsage, stdout);
       return kAgree;

@@ -67,6 +67,15 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("ir validate " + path("absent.json")).status, 2);
 }
 
+TEST_F(Cli, ModelsListsNetworksSchemesAndShippedConfigs) {
+  const Result r = run("models");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* s : {"mobilenet_v1", "proxylessnas_mobile14", "vgg11|13|16|19[_bn]", "mobilenet_v2", "fp32, brevitas, pact, tqt",
+                        "pact.json", "tqt.json", "fp32.json", "brevitas_4b.json"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
+  EXPECT_EQ(run("models extra").status, 2);
+}
+
 TEST_F(Cli, RunsASyntheticNetworkAndPrintsItsTrace) {
   const Result r = run("run --synthetic mobilenet_v2 --resolution 32 --threads 2");
   ASSERT_EQ(r.status, 0) << r.output;
