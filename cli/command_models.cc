@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "fakequant/config/quant_config.h"
+#include "fakequant/config/read_config.h"
 
 namespace qv::cli {
 
@@ -25,7 +25,7 @@ int command_models(const Args& args) {
       continue;
     }
     std::printf("  %-18s scheme %-8s weights %d bit, activations %d bit, requant %s\n", name.c_str(),
-                std::string(config::to_string(c.scheme)).c_str(), c.weight_bits, c.act_bits, c.requant_form.c_str());
+                std::string(config::to_string(c.scheme)).c_str(), c.conv_weight.bits, c.activation.bits, c.requant.form.c_str());
   }
   return kAgree;
 }
