@@ -7,6 +7,8 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
+#include <unistd.h>
 
 #include "ir/crc32.h"
 #include "ir/json_field.h"
@@ -39,6 +41,12 @@ std::pair<int, bool> storage_of(IntType t) {
 
 std::string storage_name(std::pair<int, bool> s) { return (s.second ? "int" : "uint") + std::to_string(s.first * 8); }
 
+std::string crc32_hex(std::string_view bytes) {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", crc32(bytes));
+  return hex;
+}
+
 // ---- writing ----
 
 class TensorWriter {
@@ -54,10 +62,13 @@ class TensorWriter {
     j["storage"] = storage_name(st);
     j["offset"] = bytes_.size();
     j["count"] = t.data.size();
+    const size_t begin = bytes_.size();
     for (int64_t v : t.data) {
       const auto u = static_cast<uint64_t>(v);
       for (int b = 0; b < st.first; ++b) bytes_.push_back(static_cast<char>((u >> (8 * b)) & 0xFF));
     }
+    // Per tensor, so that a damaged tensor file names the tensor that was hit.
+    j["crc32"] = crc32_hex(std::string_view(bytes_).substr(begin));
     return j;
   }
   const std::string& bytes() const { return bytes_; }
@@ -179,15 +190,25 @@ void write_atomically(const std::string& path, const std::string& bytes) {
 // ---- reading ----
 
 
+// Positive dimensions whose product stays below 2^62, so element counts never overflow.
+Shape read_shape(const Field& f) {
+  const Shape shape = f.integers();
+  int64_t elements = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] <= 0) f.at(i).fail("dimensions must be positive, got " + std::to_string(shape[i]));
+    if (shape[i] > (int64_t{1} << 62) / elements) f.fail("more than 2^62 elements in " + to_string(shape));
+    elements *= shape[i];
+  }
+  return shape;
+}
+
 class TensorReader {
  public:
   TensorReader(const std::string& bytes) : bytes_(bytes) {}
   IntTensor read(const Field& f) const {
-    f.only_keys({"shape", "type", "layout", "scale", "storage", "offset", "count"});
+    f.only_keys({"shape", "type", "layout", "scale", "storage", "offset", "count", "crc32"});
     IntTensor t;
-    t.shape = f.at("shape").integers();
-    for (size_t i = 0; i < t.shape.size(); ++i)
-      if (t.shape[i] <= 0) f.at("shape").at(i).fail("dimensions must be positive, got " + std::to_string(t.shape[i]));
+    t.shape = read_shape(f.at("shape"));
     t.type = f.at("type").int_type();
     t.layout = f.at("layout").string();
     if (f.has("scale")) t.scale = f.at("scale").numbers();
@@ -199,9 +220,16 @@ class TensorReader {
     if (count != element_count(t.shape))
       f.at("count").fail("expected " + std::to_string(element_count(t.shape)) + " elements for shape " + to_string(t.shape) +
                          ", got " + std::to_string(count));
-    if (offset < 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(count) * st.first > bytes_.size())
-      f.at("offset").fail("tensor bytes [" + std::to_string(offset) + ", +" + std::to_string(count * st.first) +
-                          ") run past the end of the tensor file (" + std::to_string(bytes_.size()) + " bytes)");
+    const uint64_t size = bytes_.size();
+    if (offset < 0 || offset % 8 != 0) f.at("offset").fail("expected a non-negative multiple of 8, got " + std::to_string(offset));
+    if (static_cast<uint64_t>(offset) > size || static_cast<uint64_t>(count) > (size - static_cast<uint64_t>(offset)) / st.first)
+      f.at("offset").fail("tensor bytes [" + std::to_string(offset) + ", +" + std::to_string(count) + " x " +
+                          std::to_string(st.first) + ") run past the end of the tensor file (" + std::to_string(size) +
+                          " bytes): truncated?");
+    const std::string_view stored = std::string_view(bytes_).substr(static_cast<size_t>(offset), static_cast<size_t>(count * st.first));
+    const std::string crc = crc32_hex(stored);
+    if (f.at("crc32").string() != crc)
+      f.at("crc32").fail("the tensor's bytes have CRC-32 " + crc + ", expected " + f.at("crc32").string() + " (corrupted?)");
     t.data.resize(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) {
       uint64_t u = 0;
@@ -224,9 +252,7 @@ class TensorReader {
 ValueInfo read_value_info(const Field& f) {
   f.only_keys({"shape", "type", "scale"});
   ValueInfo v;
-  v.shape = f.at("shape").integers();
-  for (size_t i = 0; i < v.shape.size(); ++i)
-    if (v.shape[i] <= 0) f.at("shape").at(i).fail("dimensions must be positive, got " + std::to_string(v.shape[i]));
+  v.shape = read_shape(f.at("shape"));
   v.type = f.at("type").int_type();
   if (f.has("scale")) v.scale = f.at("scale").numbers();
   return v;
@@ -275,7 +301,8 @@ Requant read_requant(const Field& f) {
       if (m < INT32_MIN || m > INT32_MAX) f.at("multiplier").fail("expected int32 multipliers, got " + std::to_string(m));
       p.multiplier.push_back(static_cast<int32_t>(m));
     }
-    for (int64_t s : f.at("shift").integers()) p.shift.push_back(static_cast<int>(std::clamp<int64_t>(s, -1000, 1000)));
+    const Field shifts = f.at("shift");
+    for (size_t i = 0; i < shifts.array_size(); ++i) p.shift.push_back(shifts.at(i).small_int());
     p.zero_point = f.at("zero_point").integer();
     p.double_rounding = f.at("double_rounding").boolean();
     rq.form = std::move(p);
@@ -398,22 +425,23 @@ void save_network(const Network& net, const std::string& json_path) {
   json meta = json::object();
   for (const auto& [k, v] : net.metadata) meta[k] = v;
   j["metadata"] = meta;
-  char crc[16];
-  std::snprintf(crc, sizeof crc, "%08x", crc32(tw.bytes()));
-  j["tensors"] = {{"file", fs::path(bin_path).filename().string()}, {"bytes", tw.bytes().size()}, {"crc32", crc}};
+  j["tensors"] = {{"file", fs::path(bin_path).filename().string()}, {"bytes", tw.bytes().size()}, {"crc32", crc32_hex(tw.bytes())}};
   j["nodes"] = nodes;
+  // The .bin first: a reader never sees a new JSON naming tensors an old .bin lacks.
+  std::string text;
+  try {
+    text = j.dump(2) + "\n";
+  } catch (const json::type_error& e) {  // JSON text is UTF-8: a name or metadata string that is not
+    throw std::invalid_argument("save_network: every name, layout and metadata string must be valid UTF-8 (" +
+                                std::string(e.what()) + ")");
+  }
   write_atomically(bin_path, tw.bytes());
-  write_atomically(json_path, j.dump(2) + "\n");
+  write_atomically(json_path, text);
 }
 
-Network load_network(const std::string& json_path) {
-  const std::string text = read_file(json_path, json_path, "");
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(json_path, "byte " + std::to_string(e.byte), "not valid JSON: " + std::string(e.what()));
-  }
+namespace {
+
+Network read_network(const json& j, const std::string& json_path) {
   const Field root(j, "", json_path);
   root.only_keys({"format", "version", "name", "output", "metadata", "tensors", "nodes"});
   if (root.at("format").string() != "qverify-ir") root.at("format").fail("expected \"qverify-ir\"");
@@ -423,19 +451,10 @@ Network load_network(const std::string& json_path) {
   const Field tensors = root.at("tensors");
   tensors.only_keys({"file", "bytes", "crc32"});
   const std::string bin_name = tensors.at("file").string();
+  if (bin_name.empty() || fs::path(bin_name).filename().string() != bin_name)
+    tensors.at("file").fail("expected a file name beside the JSON file, got '" + bin_name + "'");
   const std::string bin_path = (fs::path(json_path).parent_path() / bin_name).string();
-  std::ifstream probe(bin_path, std::ios::binary);
-  if (!probe) tensors.at("file").fail("cannot open the tensor file '" + bin_path + "'");
-  probe.close();
   const std::string bytes = read_file(bin_path, json_path, "tensors.file");
-  if (static_cast<int64_t>(bytes.size()) != tensors.at("bytes").integer())
-    tensors.at("bytes").fail("the tensor file '" + bin_name + "' has " + std::to_string(bytes.size()) + " bytes, expected " +
-                             std::to_string(tensors.at("bytes").integer()) + " (truncated or replaced?)");
-  char crc[16];
-  std::snprintf(crc, sizeof crc, "%08x", crc32(bytes));
-  if (tensors.at("crc32").string() != crc)
-    tensors.at("crc32").fail("the tensor file '" + bin_name + "' has CRC-32 " + crc + ", expected " +
-                             tensors.at("crc32").string() + " (corrupted?)");
 
   Network net;
   net.name = root.at("name").string();
@@ -443,12 +462,43 @@ Network load_network(const std::string& json_path) {
   const Field meta = root.at("metadata");
   if (!meta.raw().is_object()) meta.fail("expected an object of strings");
   for (auto it = meta.raw().begin(); it != meta.raw().end(); ++it) net.metadata[it.key()] = meta.at(it.key()).string();
+  // Tensors check their own extent and CRC while nodes are read, so damage names the tensor hit; the
+  // whole-file checks after them catch what lies between tensors or past the last one.
   const TensorReader tr(bytes);
   const Field nodes = root.at("nodes");
   for (size_t i = 0; i < nodes.array_size(); ++i) {
     const Field nf = nodes.at(i);
     const std::string name = nf.at("name").string();
     net.nodes.push_back(read_node(Field(nf.raw(), "nodes[" + std::to_string(i) + "] '" + name + "'", json_path), tr));
+  }
+  if (static_cast<int64_t>(bytes.size()) != tensors.at("bytes").integer())
+    tensors.at("bytes").fail("the tensor file '" + bin_name + "' has " + std::to_string(bytes.size()) + " bytes, expected " +
+                             std::to_string(tensors.at("bytes").integer()) + " (truncated or replaced?)");
+  const std::string crc = crc32_hex(bytes);
+  if (tensors.at("crc32").string() != crc)
+    tensors.at("crc32").fail("the tensor file '" + bin_name + "' has CRC-32 " + crc + ", expected " +
+                             tensors.at("crc32").string() + " (corrupted?)");
+  return net;
+}
+
+}  // namespace
+
+Network load_network(const std::string& json_path) {
+  const std::string text = read_file(json_path, json_path, "");
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(json_path, "byte " + std::to_string(e.byte), "not valid JSON: " + std::string(e.what()));
+  } catch (const json::exception& e) {  // a number beyond double range, e.g. 1e999
+    throw InputError(json_path, "", "not valid JSON: " + std::string(e.what()));
+  }
+  Network net;
+  try {
+    net = read_network(j, json_path);
+  } catch (const json::exception& e) {
+    // Field checks every JSON type before reading it; this only turns a missed case into an InputError.
+    throw InputError(json_path, "", std::string("unexpected JSON content: ") + e.what());
   }
   validate_network(net, json_path);
   return net;

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "ir/error.h"
-#include "reference/accumulator_bound.h"
+#include "ir/value_range.h"
 #include "reference/shapes.h"
 
 namespace qv {
@@ -32,11 +32,20 @@ class NodeCheck {
               "a scale must be positive and finite, got " + std::to_string(scale[i]));
   }
 
+  // Positive dimensions, and fewer than 2^62 elements so that counts never overflow.
+  void shape(const Shape& s, const std::string& field) const {
+    int64_t elements = 1;
+    for (int64_t d : s) {
+      require(d > 0, field, "dimensions must be positive, got " + to_string(s));
+      require(d <= (int64_t{1} << 62) / elements, field, "more than 2^62 elements in " + to_string(s));
+      elements *= d;
+    }
+  }
+
   void tensor(const IntTensor& t, const std::string& field, size_t rank) const {
     require(t.type.valid(), field + ".type", "invalid type " + t.type.name());
     require(t.rank() == rank, field + ".shape", "expected rank " + std::to_string(rank) + ", got " + to_string(t.shape));
-    for (size_t i = 0; i < t.shape.size(); ++i)
-      require(t.shape[i] > 0, field + ".shape", "dimensions must be positive, got " + to_string(t.shape));
+    shape(t.shape, field + ".shape");
     require(static_cast<int64_t>(t.data.size()) == t.numel(), field, "data count does not match the shape");
     for (size_t i = 0; i < t.data.size(); ++i)
       if (!t.type.contains(t.data[i]))
@@ -68,6 +77,9 @@ class NodeCheck {
           } else if constexpr (std::is_same_v<F, ThresholdRequant>) {
             require(f.sign.size() == n, field + ".sign", count);
             require(f.thresholds.size() == n, field + ".thresholds", count);
+            for (size_t i = 0; i < n; ++i)
+              require(f.sign[i] >= -1 && f.sign[i] <= 1, field + ".sign[" + std::to_string(i) + "]",
+                      "expected -1, 0 or 1, got " + std::to_string(f.sign[i]));
             for (size_t i = 0; i < n; ++i) {
               const std::string fi = field + ".thresholds[" + std::to_string(i) + "]";
               require(static_cast<int64_t>(f.thresholds[i].size()) == rq.hi - rq.lo, fi,
@@ -81,6 +93,9 @@ class NodeCheck {
             require(f.bias.size() == n, field + ".bias", count);
             require(f.multiplier.size() == n, field + ".multiplier", count);
             require(f.shift.size() == n, field + ".shift", count);
+            // The fixed-width evaluator adds zero_point to a result within +-2^61 in int64.
+            require(f.zero_point >= -(int64_t{1} << 62) && f.zero_point <= (int64_t{1} << 62), field + ".zero_point",
+                    "expected |zero_point| <= 2^62, got " + std::to_string(f.zero_point));
             for (size_t i = 0; i < n; ++i) {
               const int s = f.shift[i];
               require(s >= -31 && s <= (f.double_rounding ? 31 : 30), field + ".shift[" + std::to_string(i) + "]",
@@ -117,7 +132,7 @@ void validate_network(const Network& net, const std::string& file) {
       in.push_back(&it->second->output);
     }
     c.require(n.output.type.valid(), "output.type", "invalid type " + n.output.type.name());
-    for (int64_t d : n.output.shape) c.require(d > 0, "output.shape", "dimensions must be positive, got " + to_string(n.output.shape));
+    c.shape(n.output.shape, "output.shape");
     c.scales(n.output.scale, n.output.shape.size() > 1 ? n.output.shape[1] : 1, "output.scale");
 
     auto arity = [&](size_t want) {
@@ -127,16 +142,14 @@ void validate_network(const Network& net, const std::string& file) {
       c.require(inferred == n.output.shape, "output.shape",
                 "declared " + to_string(n.output.shape) + " but the op produces " + to_string(inferred));
     };
-    auto accumulator = [&](const reference::AccumulatorBound& b) {
-      const bool ok = b.min >= n.output.type.min() && b.max <= n.output.type.max();
-      if (!ok) {
-        const auto need = b.covering_type();
-        c.fail("output.type", "declared accumulator " + n.output.type.name() + " cannot hold the worst case [" + b.min.str() +
-                                  ", " + b.max.str() + "]; needs " + (need ? need->name() : std::string("more than 64 bits")));
-      }
+    // The declared type of a conv2d/linear/hadamard output must hold every accumulator it can produce.
+    auto accumulator = [&](const ValueInfo& input) {
+      const auto [lo, hi] = accumulator_range(n, input);
+      if (lo >= n.output.type.min() && hi <= n.output.type.max()) return;
+      const auto need = narrowest_type_holding(lo, hi);
+      c.fail("output.type", "declared accumulator " + n.output.type.name() + " cannot hold the worst case [" + lo.str() +
+                                ", " + hi.str() + "]; needs " + (need ? need->name() : std::string("more than 64 bits")));
     };
-    auto clamped_type = [&](IntType) {};
-    (void)clamped_type;
 
     try {
       switch (n.kind()) {
@@ -162,7 +175,7 @@ void validate_network(const Network& net, const std::string& file) {
           c.require(in[0]->type.contains(op.pad_value), "pad_value",
                     std::to_string(op.pad_value) + " is outside the input type " + in[0]->type.name());
           declared_shape(reference::conv2d_output_shape(op, in[0]->shape));
-          accumulator(reference::accumulator_bound(op, in[0]->type));
+          accumulator(*in[0]);
           break;
         }
         case OpKind::linear: {
@@ -175,13 +188,14 @@ void validate_network(const Network& net, const std::string& file) {
                     "expected [O, " + std::to_string(in[0]->shape[1]) + "], got " + to_string(op.weight.shape));
           if (op.bias) c.require(op.bias->shape == Shape{op.weight.dim(0)}, "bias.shape", "expected [" + std::to_string(op.weight.dim(0)) + "]");
           declared_shape(reference::linear_output_shape(op, in[0]->shape));
-          accumulator(reference::accumulator_bound(op, in[0]->type));
+          accumulator(*in[0]);
           break;
         }
         case OpKind::max_pool2d: {
           arity(1);
           const auto& op = std::get<MaxPool2dOp>(n.op);
-          c.require(op.kernel_h >= 1 && op.kernel_w >= 1 && op.stride_h >= 1 && op.stride_w >= 1, "kernel", "kernel and stride must be >= 1");
+          c.require(op.kernel_h >= 1 && op.kernel_w >= 1, "kernel", "kernel sizes must be >= 1");
+          c.require(op.stride_h >= 1 && op.stride_w >= 1, "stride", "strides must be >= 1");
           c.require(op.pad_top >= 0 && op.pad_bottom >= 0 && op.pad_left >= 0 && op.pad_right >= 0, "padding", "paddings must be >= 0");
           declared_shape(reference::max_pool2d_output_shape(op, in[0]->shape));
           c.require(n.output.type == in[0]->type, "output.type", "max pool keeps the input type " + in[0]->type.name());
@@ -190,7 +204,8 @@ void validate_network(const Network& net, const std::string& file) {
         case OpKind::avg_pool2d: {
           arity(1);
           const auto& op = std::get<AvgPool2dOp>(n.op);
-          c.require(op.kernel_h >= 1 && op.kernel_w >= 1 && op.stride_h >= 1 && op.stride_w >= 1, "kernel", "kernel and stride must be >= 1");
+          c.require(op.kernel_h >= 1 && op.kernel_w >= 1, "kernel", "kernel sizes must be >= 1");
+          c.require(op.stride_h >= 1 && op.stride_w >= 1, "stride", "strides must be >= 1");
           c.require(op.shift >= 0 && op.shift <= 62, "shift", "expected 0..62, got " + std::to_string(op.shift));
           declared_shape(reference::avg_pool2d_output_shape(op, in[0]->shape));
           break;
@@ -220,7 +235,7 @@ void validate_network(const Network& net, const std::string& file) {
           c.require(op.out_features >= 1, "out_features", "expected >= 1");
           c.require(in[0]->shape.size() == 2, "inputs[0]", "hadamard needs an [N, I] input");
           declared_shape(reference::hadamard_output_shape(op, in[0]->shape));
-          accumulator(reference::accumulator_bound(op, in[0]->shape[1], in[0]->type));
+          accumulator(*in[0]);
           break;
         }
         case OpKind::flatten:
