@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -25,9 +27,22 @@ class Field {
   [[noreturn]] void fail(const std::string& what) const { throw InputError(file_, where_, what); }
   const json& raw() const { return j_; }
   const std::string& where() const { return where_; }
+  const std::string& path() const { return where_; }
+  const std::string& file() const { return file_; }
+  bool is_object() const { return j_.is_object(); }
+  void object() const {
+    if (!j_.is_object()) fail("expected an object, got " + describe());
+  }
+  // The members in file order.
+  std::vector<std::pair<std::string, Field>> members() const {
+    object();
+    std::vector<std::pair<std::string, Field>> out;
+    for (auto it = j_.begin(); it != j_.end(); ++it) out.emplace_back(it.key(), Field(it.value(), child(it.key()), file_));
+    return out;
+  }
 
   Field at(const std::string& key) const {
-    if (!j_.is_object()) fail("expected an object");
+    object();
     auto it = j_.find(key);
     if (it == j_.end()) Field(j_, child(key), file_).fail("missing key '" + key + "'");
     return Field(*it, child(key), file_);
@@ -56,7 +71,9 @@ class Field {
   }
   double number() const {
     if (!j_.is_number()) fail("expected a number, got " + describe());
-    return j_.get<double>();
+    const double v = j_.get<double>();
+    if (!std::isfinite(v)) fail("expected a finite number");
+    return v;
   }
   std::string string() const {
     if (!j_.is_string()) fail("expected a string, got " + describe());
@@ -106,7 +123,13 @@ class Field {
   }
 
  private:
+  // Identifier-like keys join with '.' (or ": " after a quoted node name); others, such as QuantLab's
+  // regex keys, are quoted in brackets.
   std::string child(const std::string& key) const {
+    bool plain = !key.empty();
+    for (char c : key)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) plain = false;
+    if (!plain) return where_ + "['" + key + "']";
     if (where_.empty()) return key;
     return where_ + (where_.back() == '\'' ? ": " : ".") + key;
   }
