@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +47,21 @@ std::string joined(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += "\n  " + x;
   return s;
+}
+
+// The warnings besides the ones saying that a stated pretrained / float_pretrained path or URL is never
+// fetched; each of those is checked to be there, word for word.
+std::vector<std::string> other_warnings(const QuantConfig& c) {
+  std::vector<std::string> rest = c.warnings;
+  for (const auto& [field, value] : {std::pair{"pretrained", c.pretrained}, std::pair{"float_pretrained", c.float_pretrained}}) {
+    if (!value) continue;
+    const std::string want = c.source_file + ": " + field + " '" + *value +
+                             "' is never fetched or opened by qverify; download it yourself and pass --weights FILE";
+    const auto it = std::find(rest.begin(), rest.end(), want);
+    EXPECT_NE(it, rest.end()) << "missing warning: " << want << joined(c.warnings);
+    if (it != rest.end()) rest.erase(it);
+  }
+  return rest;
 }
 
 // ---- shipped configs ----
@@ -142,7 +159,7 @@ TEST(QuantLab, Pact8b) {
   const QuantConfig c = read_config(fixture("config.pact.8b.json"));
   EXPECT_EQ(c.format, Format::quantlab);
   EXPECT_EQ(c.name, "config.pact.8b");
-  EXPECT_TRUE(c.warnings.empty()) << "every key of the peer file is mapped:" << joined(c.warnings);
+  EXPECT_TRUE(other_warnings(c).empty()) << "every key of the peer file is mapped:" << joined(c.warnings);
   EXPECT_EQ(c.scheme, Scheme::pact);
   EXPECT_EQ(c.model, "mobilenet_v2");
   EXPECT_EQ(c.width_mult, 1.0);
@@ -200,7 +217,7 @@ TEST(QuantLab, PactResolvesOnlyTheNamedLayers) {
 
 TEST(QuantLab, Tqt8b) {
   const QuantConfig c = read_config(fixture("config.tqt.8b.json"));
-  EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+  EXPECT_TRUE(other_warnings(c).empty()) << joined(c.warnings);
   EXPECT_EQ(c.scheme, Scheme::tqt);
   EXPECT_EQ(c.conv_weight.bits, 8);
   EXPECT_TRUE(c.conv_weight.learn_clip);
@@ -263,7 +280,7 @@ TEST(Brevitas, MobileNetV1_4b) {
   const QuantConfig c = read_config(fixture("quant_mobilenet_v1_4b.ini"));
   EXPECT_EQ(c.format, Format::brevitas_ini);
   EXPECT_EQ(c.name, "quant_mobilenet_v1_4b");
-  EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+  EXPECT_TRUE(other_warnings(c).empty()) << joined(c.warnings);
   EXPECT_EQ(c.scheme, Scheme::brevitas);
   EXPECT_EQ(c.model, "mobilenet_v1");
   EXPECT_EQ(c.width_mult, 1.0);
@@ -293,13 +310,15 @@ TEST(Brevitas, MobileNetV1_4b) {
 
   const QuantConfig round = read_config(fixture("quant_mobilenet_v1_4b_round_avgpool.ini"));
   EXPECT_EQ(round.avgpool_rounding, Rounding::half_even) << "ROUND_AVG_POOL = TRUE";
-  EXPECT_TRUE(round.warnings.empty()) << joined(round.warnings);
+  EXPECT_TRUE(other_warnings(round).empty()) << joined(round.warnings);
 }
 
 TEST(Brevitas, MobileNetV1WithoutBitWidthWarns) {
   const QuantConfig c = read_config(fixture("quant_mobilenet_v1.ini"));
-  ASSERT_EQ(c.warnings.size(), 1u) << joined(c.warnings);
-  EXPECT_NE(c.warnings[0].find("BIT_WIDTH missing"), std::string::npos) << c.warnings[0];
+  const std::vector<std::string> rest = other_warnings(c);
+  ASSERT_EQ(rest.size(), 1u) << joined(c.warnings);
+  EXPECT_NE(rest[0].find("BIT_WIDTH missing"), std::string::npos) << rest[0];
+  EXPECT_EQ(c.warnings.size(), 2u) << "and the float_pretrained URL is never fetched" << joined(c.warnings);
   EXPECT_EQ(c.conv_weight.bits, 8);
   EXPECT_EQ(c.avgpool_rounding, Rounding::half_even);
   EXPECT_FALSE(c.pretrained.has_value());
@@ -312,7 +331,7 @@ TEST(Brevitas, ProxylessNas) {
                         "quant_proxylessnas_mobile14_4b_round_avgpool.ini", "quant_proxylessnas_mobile14_hadamard_4b.ini"}) {
     SCOPED_TRACE(f);
     const QuantConfig c = read_config(fixture(f));
-    EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+    EXPECT_TRUE(other_warnings(c).empty()) << joined(c.warnings);
     EXPECT_EQ(c.model, "proxylessnas_mobile14");
     EXPECT_FALSE(c.width_mult.has_value());
     EXPECT_EQ(c.first_layer_weight.bits, 8);
@@ -370,6 +389,52 @@ TEST(Brevitas, SeparatorsCaseAndComments) {
   // Detected by its sections without the .ini extension.
   EXPECT_EQ(read_config(dir.write("noext.cfg", "[MODEL]\nARCH: quant_mobilenet_v1\nWIDTH_SCALE: 1.0\n[QUANT]\nBIT_WIDTH: 4\n")).format,
             Format::brevitas_ini);
+}
+
+// ---- pretrained weights: stored, never fetched, and the user is told so ----
+
+TEST(PretrainedNeverFetched, EachStatedPathOrUrlGetsOneWarningNamingWeights) {
+  TempDir dir;
+  // A URL that cannot resolve and a path that does not exist: reading the config must not touch either.
+  const std::string q = dir.write("w.json", R"({"format": "qverify-config", "version": 1, "name": "w", "scheme": "pact",
+    "pretrained": "https://example.invalid/q.pth", "float_pretrained": "/nonexistent/float.pth"})");
+  const QuantConfig c = read_config(q);
+  EXPECT_EQ(c.pretrained, "https://example.invalid/q.pth");
+  EXPECT_EQ(c.float_pretrained, "/nonexistent/float.pth");
+  EXPECT_EQ(c.warnings, (std::vector<std::string>{
+                            q + ": pretrained 'https://example.invalid/q.pth' is never fetched or opened by qverify; "
+                                "download it yourself and pass --weights FILE",
+                            q + ": float_pretrained '/nonexistent/float.pth' is never fetched or opened by qverify; "
+                                "download it yourself and pass --weights FILE"}));
+  // Without either key: no such warning.
+  EXPECT_TRUE(read_config(dir.write("n.json", R"({"format": "qverify-config", "version": 1, "name": "n", "scheme": "pact"})"))
+                  .warnings.empty());
+}
+
+TEST(PretrainedNeverFetched, PeerFilesSayItToo) {
+  // QuantLab: network.kwargs.pretrained, a path on the authors' machine.
+  const QuantConfig ql = read_config(fixture("config.pact.8b.json"));
+  ASSERT_EQ(ql.warnings.size(), 1u) << joined(ql.warnings);
+  EXPECT_EQ(ql.warnings[0], fixture("config.pact.8b.json") +
+                                ": pretrained '/home/georgr/projects/mixed-precision-inference/ql-pact/systems/ILSVRC12/"
+                                "MobileNetV2/pretrained/MNv2_224_1.0.ckpt' is never fetched or opened by qverify; "
+                                "download it yourself and pass --weights FILE");
+  // Brevitas: PRETRAINED_URL and FLOAT_PRETRAINED_URL, in that order.
+  const QuantConfig br = read_config(fixture("quant_mobilenet_v1_4b.ini"));
+  ASSERT_EQ(br.warnings.size(), 2u) << joined(br.warnings);
+  EXPECT_NE(br.warnings[0].find(": pretrained 'https://github.com/Xilinx/brevitas/releases/download/quant_mobilenet_v1_4b-r1/"
+                                "quant_mobilenet_v1_4b-0100a667.pth' is never fetched"),
+            std::string::npos)
+      << br.warnings[0];
+  EXPECT_NE(br.warnings[1].find(": float_pretrained 'https://github.com/osmr/imgclsmob/releases/download/v0.0.155/"
+                                "mobilenet_w1-0895-7e1d739f.pth.zip' is never fetched"),
+            std::string::npos)
+      << br.warnings[1];
+  for (const auto& w : br.warnings) EXPECT_NE(w.find("pass --weights FILE"), std::string::npos) << w;
+  // The readers behind read_config add it as well.
+  std::ifstream in(fixture("quant_mobilenet_v1_4b.ini"));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(parse_brevitas_ini(text, "x.ini").warnings.size(), 2u);
 }
 
 // ---- resolve ----

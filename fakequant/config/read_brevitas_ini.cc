@@ -274,6 +274,7 @@ QuantConfig parse_brevitas_ini(const std::string& text, const std::string& path)
       if (!(c.preprocess.std.back() > 0)) ini.fail(e->line, e->key + ": a standard deviation must be positive, got '" + e->value + "'");
     }
   }
+  add_unfetched_weights_warnings(c);
   return c;
 }
 

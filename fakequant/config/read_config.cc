@@ -34,6 +34,17 @@ std::vector<std::string> shipped_configs() {
   return out;
 }
 
+std::string unfetched_weights_warning(const std::string& path, const std::string& field, const std::string& where) {
+  return path + ": " + field + " '" + where + "' is never fetched or opened by qverify; download it yourself and pass " +
+         "--weights FILE";
+}
+
+void add_unfetched_weights_warnings(QuantConfig& c) {
+  if (c.pretrained) c.warnings.push_back(unfetched_weights_warning(c.source_file, "pretrained", *c.pretrained));
+  if (c.float_pretrained)
+    c.warnings.push_back(unfetched_weights_warning(c.source_file, "float_pretrained", *c.float_pretrained));
+}
+
 namespace {
 
 std::string locate(const std::string& path_or_name) {

@@ -23,6 +23,13 @@ QuantConfig parse_qverify_config(const std::string& text, const std::string& pat
 QuantConfig parse_quantlab_config(const std::string& text, const std::string& path);
 QuantConfig parse_brevitas_ini(const std::string& text, const std::string& path);
 
+// Appends to c.warnings one line per stated pretrained / float_pretrained path or URL, saying that
+// qverify never fetches or opens it and that the weights come from `--weights FILE`. Every parse_*
+// calls it last, so a config naming weights always says so.
+void add_unfetched_weights_warnings(QuantConfig& c);
+// The text of one such warning (field "pretrained" or "float_pretrained").
+std::string unfetched_weights_warning(const std::string& path, const std::string& field, const std::string& where);
+
 // The folder of shipped configs: QVERIFY_CONFIG_DIR if set, else the source tree's configs/ compiled in.
 std::string shipped_config_dir();
 // Its config files (.json and .ini), sorted by name.

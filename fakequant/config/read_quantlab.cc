@@ -272,6 +272,7 @@ QuantConfig parse_quantlab_config(const std::string& text, const std::string& pa
       c.warnings.push_back(path + ": some quantizers say tqt true and others false; read as tqt");
     c.harmonize.insert_identity = true;
   }
+  add_unfetched_weights_warnings(c);
   return c;
 }
 

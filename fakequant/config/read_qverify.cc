@@ -254,6 +254,7 @@ QuantConfig parse_qverify_config(const std::string& text, const std::string& pat
     if (p.has("bits")) c.avgpool_bits = bits(p.at("bits"));
     if (p.has("rounding")) c.avgpool_rounding = rounding(p.at("rounding"));
   }
+  add_unfetched_weights_warnings(c);
   return c;
 }
 
