@@ -1,0 +1,132 @@
+#include "integer/conv_gemm.h"
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+namespace qv::integer {
+
+namespace {
+
+// The granule of lane values v[0..granule), each already offset into the packed operand's range.
+inline uint32_t lane_bits(int64_t v, int lane, int64_t granule) {
+  return granule == 4 ? static_cast<uint32_t>(static_cast<uint8_t>(v)) << (8 * lane)
+                      : static_cast<uint32_t>(static_cast<uint16_t>(v)) << (16 * lane);
+}
+
+// Image [N][G][PH][PW][cq] of granules; padding holds pad_value - offset, lanes past Cg hold 0.
+std::vector<uint32_t> pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, ThreadPool& pool) {
+  const int64_t row_granules = L.PW * L.cq;
+  std::vector<uint32_t> image(static_cast<size_t>(N * L.G * L.PH * row_granules));
+  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
+  for (int64_t c = 0; c < L.Cg; ++c)
+    pad[static_cast<size_t>(c / L.granule)] |= lane_bits(L.pad_value - L.act_offset, static_cast<int>(c % L.granule), L.granule);
+  const int64_t rows = N * L.G * L.PH;
+  const int64_t rows_per_task = std::max<int64_t>(1, rows / (8 * pool.threads()));
+  pool.run((rows + rows_per_task - 1) / rows_per_task, [&](int64_t task) {
+    for (int64_t r = task * rows_per_task; r < std::min(rows, (task + 1) * rows_per_task); ++r) {
+      const int64_t py = r % L.PH, ng = r / L.PH, g = ng % L.G, n = ng / L.G;
+      uint32_t* row = image.data() + r * row_granules;
+      const int64_t iy = py - L.pad_top;
+      const bool pad_row = iy < 0 || iy >= L.H;
+      for (int64_t px = 0; px < L.PW; ++px) {
+        const int64_t ix = px - L.pad_left;
+        if (pad_row || ix < 0 || ix >= L.W) std::copy(pad.begin(), pad.end(), row + px * L.cq);
+      }
+      if (pad_row) continue;
+      uint32_t* inner = row + L.pad_left * L.cq;
+      for (int64_t c = 0; c < L.Cg; ++c) {
+        const int64_t* src = in.data.data() + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
+        uint32_t* dst = inner + c / L.granule;
+        const int lane = static_cast<int>(c % L.granule);
+        if (L.granule == 4) {
+          for (int64_t x = 0; x < L.W; ++x)
+            dst[x * L.cq] |= static_cast<uint32_t>(static_cast<uint8_t>(src[x] - L.act_offset)) << (8 * lane);
+        } else {
+          for (int64_t x = 0; x < L.W; ++x)
+            dst[x * L.cq] |= static_cast<uint32_t>(static_cast<uint16_t>(src[x] - L.act_offset)) << (16 * lane);
+        }
+      }
+    }
+  });
+  return image;
+}
+
+}  // namespace
+
+MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& out, ThreadPool& pool) {
+  const int64_t N = input.dim(0);
+  const std::vector<uint32_t> image = pack_image(L, input, N, pool);
+  const GemmKernel& kernel = *L.kernel;
+  const int64_t P = L.OH * L.OW;
+  const int64_t MR = kernel.max_mr, NV = kernel.max_nv;
+  const int64_t strips = (P + MR - 1) / MR;
+  const int64_t super_blocks = (L.blocks + NV - 1) / NV;
+  const int64_t units = N * L.G * super_blocks * strips;
+  const int64_t strips_per_task = std::clamp<int64_t>(units / (16 * pool.threads()), 1, strips);
+  const int64_t strip_tasks = (strips + strips_per_task - 1) / strips_per_task;
+  const int64_t tasks = N * L.G * super_blocks * strip_tasks;
+  const bool chunked = L.chunk < L.kg;
+
+  MinMax total;
+  std::mutex total_mutex;
+  pool.run(tasks, [&](int64_t task) {
+    const int64_t st = task % strip_tasks;
+    int64_t rest = task / strip_tasks;
+    const int64_t sb = rest % super_blocks;
+    rest /= super_blocks;
+    const int64_t g = rest % L.G, n = rest / L.G;
+    const int64_t nv = std::min(NV, L.blocks - sb * NV);
+    const uint32_t* img = image.data() + (n * L.G + g) * L.PH * L.PW * L.cq;
+    int32_t tile32[8 * 64];
+    int64_t tile64[8 * 64];
+    int64_t acc[8];
+    MinMax mm;
+    MicroTile t{};
+    t.tap_offset = L.tap_offset.data();
+    t.cq = L.cq;
+    t.weight = L.weight.data() + (g * L.blocks + sb * NV) * L.kg * 16;
+    t.block_stride = L.kg * 16;
+    t.out = tile32;
+    t.nv = static_cast<int>(nv);
+    for (int64_t s = st * strips_per_task; s < std::min(strips, (st + 1) * strips_per_task); ++s) {
+      const int64_t p0 = s * MR, mr = std::min(MR, P - p0);
+      t.mr = static_cast<int>(mr);
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t oy = (p0 + i) / L.OW, ox = (p0 + i) % L.OW;
+        t.pixel[i] = img + (oy * L.stride_h * L.PW + ox * L.stride_w) * L.cq;
+      }
+      if (!chunked) {
+        t.k_begin = 0, t.k_end = L.kg;
+        kernel.fn(t);
+      } else {
+        std::fill(tile64, tile64 + mr * nv * 16, 0);
+        for (int64_t k0 = 0; k0 < L.kg; k0 += L.chunk) {
+          t.k_begin = k0, t.k_end = std::min(L.kg, k0 + L.chunk);
+          kernel.fn(t);
+          for (int64_t e = 0; e < mr * nv * 16; ++e) tile64[e] += tile32[e];
+        }
+      }
+      for (int64_t j = 0; j < nv; ++j)
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t ol = (sb * NV + j) * 16 + l;
+          if (ol >= L.Og) break;
+          const int64_t o = g * L.Og + ol;
+          const int64_t add = L.out_add[static_cast<size_t>(o)];
+          for (int64_t i = 0; i < mr; ++i) {
+            const int64_t e = (i * nv + j) * 16 + l;
+            acc[i] = (chunked ? tile64[e] : static_cast<int64_t>(tile32[e])) + add;
+          }
+          emit(out, n, o, p0, acc, mr, mm);
+        }
+    }
+    std::lock_guard<std::mutex> lock(total_mutex);
+    total.merge(mm);
+  });
+  PathCounters& pc = path_counters();
+  pc.add(kernel.path);
+  pc.add(chunked ? Path::gemm_acc32_chunked : Path::gemm_acc32);
+  return total;
+}
+
+}  // namespace qv::integer

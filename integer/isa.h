@@ -1,0 +1,27 @@
+// Instruction-set tiers of the optimized backend, and the choice among them at run time.
+//
+// Every tier is compiled into the same binary (function-level target attributes), so one process can run
+// them side by side; the tier a run uses is `resolve_isa(requested)`:
+//   "auto"        the best the CPU supports (QVERIFY_ISA in the environment overrides it)
+//   "avx512vnni"  vpdpbusd / vpdpwssd kernels (needs avx512f, bw, dq, vl and vnni)
+//   "avx2"        vpmaddwd kernels on 16-bit lanes
+//   "scalar"      portable C++, the tier every other one is tested against
+// Asking for a tier the CPU lacks is an error (std::invalid_argument), never a silent downgrade.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace qv::integer {
+
+enum class Isa { scalar, avx2, avx512vnni };
+
+std::string_view to_string(Isa isa);
+std::optional<Isa> parse_isa(std::string_view s);  // "scalar", "avx2", "avx512vnni"
+bool cpu_supports(Isa isa);
+Isa best_supported_isa();
+// The tier for an Options::isa string ("auto" consults QVERIFY_ISA, then the CPU).
+Isa resolve_isa(const std::string& requested);
+
+}  // namespace qv::integer

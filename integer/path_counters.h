@@ -1,0 +1,62 @@
+// Which kernel paths ran: one counter per path, incremented once per layer (or per requant channel
+// group) that used it, so tests can assert that every compiled path was exercised and benchmarks can
+// show where the time went. One enumerator drives the names, the counters and the tests.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace qv::integer {
+
+#define QV_INTEGER_PATHS(X)                                                                              \
+  X(gemm_q8_scalar)          /* u8 x s8 granules of 4, portable C++ */                                   \
+  X(gemm_q8_avx512vnni)      /* u8 x s8 granules of 4, vpdpbusd */                                        \
+  X(gemm_q16_scalar)         /* s16 x s16 granules of 2, portable C++ */                                  \
+  X(gemm_q16_avx2)           /* s16 x s16 granules of 2, vpmaddwd + vpaddd */                             \
+  X(gemm_q16_avx512vnni)     /* s16 x s16 granules of 2, vpdpwssd */                                      \
+  X(gemm_acc32)              /* the whole reduction proven to fit int32 */                                \
+  X(gemm_acc32_chunked)      /* int32 chunks proven to fit, summed in int64 */                            \
+  X(depthwise_scalar)                                                                                     \
+  X(depthwise_avx2)                                                                                       \
+  X(depthwise_avx512)                                                                                     \
+  X(depthwise_acc32)                                                                                      \
+  X(depthwise_acc64)                                                                                      \
+  X(conv2d_reference)        /* operands too wide for int16 packing: the reference kernel */              \
+  X(linear_reference)                                                                                     \
+  X(requant_fused)           /* a requant node computed in its conv/linear output stage */                \
+  X(requant_exact_shift)     /* exact form, dyadic: int64 multiply-add and a rounding shift */            \
+  X(requant_exact_bigint)    /* exact form otherwise: requant_ref per element */                          \
+  X(requant_mul_add_shift_int64)                                                                          \
+  X(requant_mul_add_shift_int128)                                                                         \
+  X(requant_thresholds)                                                                                   \
+  X(requant_fixed_point_single)                                                                           \
+  X(requant_fixed_point_double)                                                                           \
+  X(requant_ref)             /* a form whose fixed-width preconditions are not proven: requant_ref */     \
+  X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */
+
+enum class Path {
+#define QV_X(name) name,
+  QV_INTEGER_PATHS(QV_X)
+#undef QV_X
+      count
+};
+
+inline constexpr size_t kPathCount = static_cast<size_t>(Path::count);
+
+std::string_view to_string(Path p);
+
+struct PathCounters {
+  std::array<std::atomic<uint64_t>, kPathCount> counts{};
+  uint64_t get(Path p) const { return counts[static_cast<size_t>(p)].load(std::memory_order_relaxed); }
+  void add(Path p, uint64_t n = 1) { counts[static_cast<size_t>(p)].fetch_add(n, std::memory_order_relaxed); }
+  void reset() {
+    for (auto& c : counts) c.store(0, std::memory_order_relaxed);
+  }
+};
+
+// The process-wide counters (every evaluation adds to them).
+PathCounters& path_counters();
+
+}  // namespace qv::integer

@@ -1,0 +1,242 @@
+#include "integer/plan.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include "reference/shapes.h"
+
+namespace qv::integer {
+
+namespace {
+
+constexpr __int128 kInt32Max = INT32_MAX;
+constexpr __int128 kInt64Max = INT64_MAX;
+
+__int128 abs128(__int128 v) { return v < 0 ? -v : v; }
+
+struct Range {
+  int64_t lo, hi;
+};
+
+// The values a kernel can read: the declared input type, plus pad_value where padding is read.
+Range input_range(IntType type, bool padded, int64_t pad_value) {
+  Range r{type.min(), type.max()};
+  if (padded) r.lo = std::min(r.lo, pad_value), r.hi = std::max(r.hi, pad_value);
+  return r;
+}
+
+const Node& producer(const Network& net, const Node& node) {
+  if (node.inputs.size() != 1) throw std::invalid_argument("node '" + node.name + "' expects 1 input");
+  const Node* in = net.find(node.inputs[0]);
+  if (in == nullptr) throw std::invalid_argument("node '" + node.name + "': unknown input '" + node.inputs[0] + "'");
+  return *in;
+}
+
+// The GEMM view of a conv2d/linear: weight [O][Cg][KH][KW] as int64 values.
+struct GemmSource {
+  const IntTensor* weight;
+  const std::optional<IntTensor>* bias;
+};
+
+std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, Range in, Isa isa, std::string& why) {
+  auto L = std::make_unique<GemmLayer>(std::move(geometry));
+  const IntTensor& w = *src.weight;
+  const int64_t K = L->Cg * L->KH * L->KW;
+  int64_t wmin = 0, wmax = 0;
+  for (int64_t v : w.data) wmin = std::min(wmin, v), wmax = std::max(wmax, v);
+  const __int128 span = static_cast<__int128>(in.hi) - in.lo;
+  const bool q8_ok = wmin >= -128 && wmax <= 127 && span <= 255;
+  const bool q16_ok = wmin >= -32768 && wmax <= 32767 && span <= 65535;
+  Packing packing;
+  if (q8_ok && isa != Isa::avx2) {
+    packing = Packing::q8;
+    L->act_offset = (in.lo >= 0 && in.hi <= 255) ? 0 : in.lo;
+  } else if (q16_ok) {
+    packing = Packing::q16;
+    L->act_offset = (in.lo >= -32768 && in.hi <= 32767) ? 0 : in.lo + 32768;
+  } else {
+    why = "operands wider than int16 (weights [" + std::to_string(wmin) + ", " + std::to_string(wmax) + "], input span " +
+          std::to_string(static_cast<int64_t>(std::min<__int128>(span, kInt64Max))) + ")";
+    return nullptr;
+  }
+  L->kernel = gemm_kernel(isa, packing);
+  L->granule = packing == Packing::q8 ? 4 : 2;
+  L->cq = (L->Cg + L->granule - 1) / L->granule;
+  L->kg = L->KH * L->KW * L->cq;
+  L->blocks = (L->Og + 15) / 16;
+
+  // The int32 proof.
+  const __int128 amax = std::max(abs128(static_cast<__int128>(in.lo) - L->act_offset), abs128(static_cast<__int128>(in.hi) - L->act_offset));
+  __int128 worst = 0;
+  L->out_add.resize(static_cast<size_t>(L->O));
+  for (int64_t o = 0; o < L->O; ++o) {
+    __int128 abs_sum = 0, sum = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t v = w.data[static_cast<size_t>(o * K + k)];
+      abs_sum += abs128(v), sum += v;
+    }
+    worst = std::max(worst, amax * abs_sum);
+    const __int128 bias = src.bias->has_value() ? (**src.bias).data[static_cast<size_t>(o)] : 0;
+    const __int128 add = static_cast<__int128>(L->act_offset) * sum + bias;
+    if (abs128(add) + amax * abs_sum > kInt64Max) {  // S + add, S summed in int64 when chunked
+      why = "output channel " + std::to_string(o) + ": offset compensation plus bias leaves int64";
+      return nullptr;
+    }
+    L->out_add[static_cast<size_t>(o)] = static_cast<int64_t>(add);
+  }
+  L->acc_bound = static_cast<int64_t>(std::min(worst, kInt64Max));
+  if (worst <= kInt32Max) {
+    L->chunk = L->kg;
+  } else {
+    const __int128 per_granule = L->granule * amax * std::max<__int128>(abs128(wmin), abs128(wmax));
+    L->chunk = static_cast<int64_t>(kInt32Max / per_granule);
+    if (L->chunk < 1) {
+      why = "one granule of products can leave int32";
+      return nullptr;
+    }
+  }
+
+  // Weights: [G][blocks][kg][16] granules, k in (ky, kx, cq) order, zero beyond Cg and Og.
+  L->weight.assign(static_cast<size_t>(L->G * L->blocks * L->kg * 16), 0);
+  for (int64_t g = 0; g < L->G; ++g)
+    for (int64_t ol = 0; ol < L->Og; ++ol) {
+      const int64_t o = g * L->Og + ol;
+      uint32_t* panel = L->weight.data() + ((g * L->blocks + ol / 16) * L->kg) * 16;
+      for (int64_t c = 0; c < L->Cg; ++c)
+        for (int64_t ky = 0; ky < L->KH; ++ky)
+          for (int64_t kx = 0; kx < L->KW; ++kx) {
+            const int64_t v = w.data[static_cast<size_t>(((o * L->Cg + c) * L->KH + ky) * L->KW + kx)];
+            const int64_t kk = (ky * L->KW + kx) * L->cq + c / L->granule;
+            uint32_t& gran = panel[kk * 16 + ol % 16];
+            const int lane = static_cast<int>(c % L->granule);
+            if (packing == Packing::q8)
+              gran |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(v))) << (8 * lane);
+            else
+              gran |= static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(v))) << (16 * lane);
+          }
+    }
+  L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
+  for (int64_t ky = 0; ky < L->KH; ++ky)
+    for (int64_t kx = 0; kx < L->KW; ++kx)
+      L->tap_offset[static_cast<size_t>(ky * L->KW + kx)] = (ky * L->dilation_h * L->PW + kx * L->dilation_w) * L->cq;
+  why = std::string(packing == Packing::q8 ? "q8" : "q16") + " " + std::string(to_string(L->kernel->path)) + " offset " +
+        std::to_string(L->act_offset) + (L->chunk >= L->kg ? " acc32" : " acc32 chunks of " + std::to_string(L->chunk) + " -> int64");
+  return L;
+}
+
+std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& in_shape, const Shape& out_shape, Range in,
+                                               std::string& why) {
+  auto L = std::make_unique<DepthwiseLayer>();
+  L->C = in_shape[1], L->H = in_shape[2], L->W = in_shape[3];
+  L->O = op.weight.dim(0), L->KH = op.weight.dim(2), L->KW = op.weight.dim(3);
+  L->OH = out_shape[2], L->OW = out_shape[3];
+  L->PH = L->H + op.pad_top + op.pad_bottom, L->PW = L->W + op.pad_left + op.pad_right;
+  L->stride_h = op.stride_h, L->stride_w = op.stride_w, L->dilation_h = op.dilation_h, L->dilation_w = op.dilation_w;
+  L->pad_top = op.pad_top, L->pad_left = op.pad_left, L->pad_value = op.pad_value;
+  if (in.lo < INT32_MIN || in.hi > INT32_MAX) {
+    why = "input outside int32";
+    return nullptr;
+  }
+  const int64_t taps = L->KH * L->KW;
+  const __int128 amax = std::max(abs128(in.lo), abs128(in.hi));
+  __int128 worst = 0;
+  L->weight.resize(static_cast<size_t>(L->O * taps));
+  L->bias.assign(static_cast<size_t>(L->O), 0);
+  for (int64_t o = 0; o < L->O; ++o) {
+    __int128 abs_sum = 0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t v = op.weight.data[static_cast<size_t>(o * taps + t)];
+      if (v < INT32_MIN || v > INT32_MAX) {
+        why = "weights outside int32";
+        return nullptr;
+      }
+      abs_sum += abs128(v);
+      L->weight[static_cast<size_t>(o * taps + t)] = static_cast<int32_t>(v);
+    }
+    const int64_t bias = op.bias ? op.bias->data[static_cast<size_t>(o)] : 0;
+    if (amax * abs_sum + abs128(bias) > kInt64Max) {
+      why = "accumulator can leave int64";
+      return nullptr;
+    }
+    L->bias[static_cast<size_t>(o)] = bias;
+    worst = std::max(worst, amax * abs_sum);
+  }
+  L->acc32 = worst <= kInt32Max;
+  why = std::string("depthwise ") + (L->acc32 ? "acc32" : "acc64");
+  return L;
+}
+
+}  // namespace
+
+Plan::Plan(const Network& network, const Options& options) : network_(&network), isa_(resolve_isa(options.isa)) {
+  threads_ = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  nodes_.resize(network.nodes.size());
+  for (size_t i = 0; i < network.nodes.size(); ++i) {
+    const Node& node = network.nodes[i];
+    NodePlan& np = nodes_[i];
+    if (np.kernel == NodeKernel::fused) continue;  // planned with its producer
+    switch (node.kind()) {
+      case OpKind::input: np.kernel = NodeKernel::input; break;
+      case OpKind::conv2d:
+      case OpKind::linear: {
+        const Node& in = producer(network, node);
+        std::string why;
+        if (const auto* op = std::get_if<Conv2dOp>(&node.op)) {
+          const Shape& s = in.output.shape;
+          if (s.size() != 4) throw std::invalid_argument("node '" + node.name + "': conv2d input must be NCHW");
+          const bool padded = op->pad_top > 0 || op->pad_bottom > 0 || op->pad_left > 0 || op->pad_right > 0;
+          const Range r = input_range(in.output.type, padded, op->pad_value);
+          const Shape out = reference::conv2d_output_shape(*op, s);
+          if (op->weight.dim(1) == 1 && op->groups > 1 && op->groups == s[1]) {
+            np.depthwise = plan_depthwise(*op, s, out, r, why);
+            if (np.depthwise) np.kernel = NodeKernel::depthwise;
+          } else {
+            GemmLayer g;
+            g.C = s[1], g.H = s[2], g.W = s[3], g.O = op->weight.dim(0), g.G = op->groups;
+            g.Cg = op->weight.dim(1), g.Og = g.O / g.G, g.KH = op->weight.dim(2), g.KW = op->weight.dim(3);
+            g.OH = out[2], g.OW = out[3];
+            g.PH = g.H + op->pad_top + op->pad_bottom, g.PW = g.W + op->pad_left + op->pad_right;
+            g.stride_h = op->stride_h, g.stride_w = op->stride_w, g.dilation_h = op->dilation_h, g.dilation_w = op->dilation_w;
+            g.pad_top = op->pad_top, g.pad_left = op->pad_left, g.pad_value = op->pad_value;
+            np.gemm = plan_gemm(std::move(g), GemmSource{&op->weight, &op->bias}, r, isa_, why);
+            if (np.gemm) np.kernel = NodeKernel::gemm;
+          }
+        } else {
+          const auto& lin = std::get<LinearOp>(node.op);
+          const Shape& s = in.output.shape;
+          if (s.size() != 2) throw std::invalid_argument("node '" + node.name + "': linear input must be NC");
+          GemmLayer g;
+          g.C = s[1], g.Cg = s[1], g.H = 1, g.W = 1, g.O = lin.weight.dim(0), g.Og = g.O;
+          np.gemm = plan_gemm(std::move(g), GemmSource{&lin.weight, &lin.bias}, input_range(in.output.type, false, 0), isa_, why);
+          if (np.gemm) np.kernel = NodeKernel::gemm;
+        }
+        np.description = np.kernel == NodeKernel::reference ? "reference: " + why : why;
+        // Fuse the requant that directly follows and reads only this node.
+        if (np.kernel != NodeKernel::reference && i + 1 < network.nodes.size()) {
+          const Node& next = network.nodes[i + 1];
+          if (next.kind() == OpKind::requant && next.inputs.size() == 1 && next.inputs[0] == node.name &&
+              std::get<RequantOp>(next.op).requant.channels() == static_cast<size_t>(node.output.shape.at(1))) {
+            np.fuses_next = true;
+            NodePlan& rp = nodes_[i + 1];
+            rp.kernel = NodeKernel::fused;
+            rp.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(next.op).requant, node.output.type.min(),
+                                                        node.output.type.max());
+            rp.description = "fused into " + node.name;
+          }
+        }
+        break;
+      }
+      case OpKind::requant: {
+        const Node& in = producer(network, node);
+        np.kernel = NodeKernel::requant;
+        np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max());
+        np.description = "requant stage";
+        break;
+      }
+      default: np.kernel = NodeKernel::reference; np.description = "reference"; break;
+    }
+  }
+}
+
+}  // namespace qv::integer

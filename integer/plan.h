@@ -1,0 +1,93 @@
+// The planner: per node, which kernel runs, on which packing, with which accumulator, and the proof
+// that nothing overflows. Built once per network (weights are packed here), run many times.
+//
+// For a conv2d/linear the planner takes the range [lo, hi] of the input (its declared type, widened by
+// pad_value when there is padding; the evaluator checks every value against its declared type) and the
+// actual weights, and picks:
+//   packing  Q8 when the weights lie in [-128, 127] and hi - lo <= 255 (offset 0, or lo: signed data is
+//            shifted onto u8 and compensated exactly); Q16 when they fit int16 and hi - lo <= 65535;
+//            otherwise the reference kernel (operands wider than 16 bits are the unusual case).
+//            The avx2 tier runs Q8-eligible layers as Q16 (no exact u8*s8 instruction).
+//   kernel   depthwise (one input channel per output, groups > 1) or GEMM (gemm_kernel.h).
+//   accumulator  with a = the packed activation magnitude bound max(|lo - off|, |hi - off|):
+//            every partial sum of output o is at most a * sum_k |w[o,k]| in magnitude. If that is
+//            <= 2^31 - 1 for every o, the kernel accumulates the whole reduction in int32. Otherwise
+//            the reduction is cut into chunks of `chunk` granules with chunk * granule * a * max|w| <=
+//            2^31 - 1, each summed in int32 and added in int64. If even one granule does not fit, the
+//            reference kernel runs.
+//   output   acc = S + off*sum(w[o]) + bias[o] in int64, proven not to overflow; a requant node that
+//            directly follows and reads only this node is computed in the same output stage.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "integer/gemm_kernel.h"
+#include "integer/isa.h"
+#include "integer/requant_stage.h"
+#include "ir/network.h"
+
+namespace qv::integer {
+
+struct Options {
+  int threads = 2;          // worker threads (the caller's thread included); 0 = all cores
+  std::string isa = "auto";  // auto | avx512vnni | avx2 | scalar; "auto" also reads QVERIFY_ISA
+};
+
+// conv2d (groups >= 1, one GEMM per group) or linear (a 1x1 conv on a 1x1 image).
+struct GemmLayer {
+  int64_t C = 0, H = 0, W = 0, O = 0, G = 1, Cg = 0, Og = 0, KH = 1, KW = 1, OH = 1, OW = 1, PH = 1, PW = 1;
+  int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
+  int64_t pad_value = 0;
+  const GemmKernel* kernel = nullptr;
+  int64_t granule = 4;           // channels per granule: 4 (Q8) or 2 (Q16)
+  int64_t cq = 0;                // granules per input pixel of one group
+  int64_t kg = 0;                // granules per reduction: KH*KW*cq
+  int64_t blocks = 0;            // blocks of 16 output channels per group
+  int64_t act_offset = 0;        // packed activation = value - act_offset
+  int64_t chunk = 0;             // granules per int32 chunk; >= kg: one pass
+  std::vector<uint32_t> weight;  // [G][blocks][kg][16] granules
+  std::vector<int64_t> tap_offset;  // [KH*KW] granules from a window origin to each tap
+  std::vector<int64_t> out_add;  // [O] act_offset*sum(w[o]) + bias[o]
+  int64_t acc_bound = 0;         // max over o of the int32 partial-sum bound (for reports)
+};
+
+// Depthwise conv2d: output channel o reads input channel o / (O / C) only.
+struct DepthwiseLayer {
+  int64_t C = 0, H = 0, W = 0, O = 0, KH = 1, KW = 1, OH = 1, OW = 1, PH = 1, PW = 1;
+  int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
+  int64_t pad_value = 0;
+  bool acc32 = true;             // else int64 accumulation (proven not to overflow)
+  std::vector<int32_t> weight;   // [O][KH*KW]
+  std::vector<int64_t> bias;     // [O]
+};
+
+enum class NodeKernel { input, gemm, depthwise, requant, reference, fused };
+
+struct NodePlan {
+  NodeKernel kernel = NodeKernel::reference;
+  std::unique_ptr<GemmLayer> gemm;
+  std::unique_ptr<DepthwiseLayer> depthwise;
+  std::unique_ptr<FusedRequant> requant;  // a requant node's stage (kernel requant or fused)
+  bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
+  std::string description;                // one line: packing, kernel, accumulator (reports, docs)
+};
+
+class Plan {
+ public:
+  Plan(const Network& network, const Options& options);
+  const Network& network() const { return *network_; }
+  Isa isa() const { return isa_; }
+  int threads() const { return threads_; }
+  const std::vector<NodePlan>& nodes() const { return nodes_; }
+
+ private:
+  const Network* network_;
+  Isa isa_;
+  int threads_;
+  std::vector<NodePlan> nodes_;
+};
+
+}  // namespace qv::integer

@@ -1,0 +1,49 @@
+// FusedRequant: a Requant prepared for an output stage, bit-identical to requant_ref.
+//
+// Everything that does not depend on the accumulator is decided once per channel, together with a proof
+// from the accumulator range [acc_lo, acc_hi] (the declared type of the requant's input, which the
+// evaluator checks) that the fixed-width arithmetic of the chosen route cannot overflow:
+//   exact, dyadic    alpha*acc + delta = (mul*acc + add) / 2^k reduced once (as PreparedRequant);
+//                    when |mul|*max|acc| + |add| < 2^63: one int64 multiply-add and a rounding shift
+//                    templated on the rounding mode (round_shift_right's semantics, no per-element
+//                    switch); otherwise requant_ref in BigInt.
+//   mul_add_shift    int64 when |mul|*max|acc| + |add| < 2^63, else __int128 (floor by arithmetic shift).
+//   thresholds       |acc| < 2^62 (requant_fixed's precondition): a binary search, else requant_ref.
+//   fixed_point      acc + bias (times 2^left for double rounding) inside int32 over the whole range:
+//                    the gemmlowp/TFLite primitives (requant_fixed), else requant_ref.
+// The routes are counted in path_counters() when the stage is built.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ir/requant.h"
+#include "ir/rounding.h"
+
+namespace qv::integer {
+
+class FusedRequant {
+ public:
+  FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi);
+
+  // y[i] = requant_ref(rq, channel, acc[i]) for i in [0, n).
+  void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n) const;
+  int64_t apply_one(size_t channel, int64_t acc) const {
+    int64_t y;
+    apply(channel, &acc, &y, 1);
+    return y;
+  }
+
+ private:
+  enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, reference };
+  struct Channel {
+    Route route = Route::reference;
+    int64_t mul = 0, add = 0;  // exact_shift, mul_add_shift
+    int shift = 0;
+  };
+  const Requant* rq_;
+  Rounding rounding_ = Rounding::half_even;
+  std::vector<Channel> channels_;
+};
+
+}  // namespace qv::integer

@@ -1,0 +1,47 @@
+// A small pool of persistent worker threads for one evaluation.
+//
+// A network runs a hundred short layers; starting std::threads per layer would cost more than a
+// MobileNetV2 depthwise layer takes. The pool starts `threads - 1` workers once; run(n, f) hands out
+// task indices [0, n) through an atomic counter to the workers and the calling thread, and returns
+// when all are done. Every index runs exactly once, so results never depend on the thread count or the
+// schedule. The first exception thrown by a task is rethrown by run().
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace qv::integer {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  void run(int64_t n, const std::function<void(int64_t)>& task);
+
+ private:
+  void worker_loop();
+  void drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  const std::function<void(int64_t)>* task_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;  // workers still inside the current generation
+  std::exception_ptr error_;
+};
+
+}  // namespace qv::integer
