@@ -99,6 +99,24 @@ QActImpl::Recorder::Recorder(std::vector<std::pair<std::string, torch::Tensor>>*
 }
 QActImpl::Recorder::~Recorder() { trace_sink = previous_; }
 
+void QActImpl::record(const std::string& name, const torch::Tensor& t) {
+  if (trace_sink) trace_sink->emplace_back(name, t);
+}
+
+HadamardClassifierImpl::HadamardClassifierImpl(int64_t in, int64_t out) {
+  torch::Tensor h = torch::empty({out, in});
+  auto acc = h.accessor<float, 2>();
+  for (int64_t i = 0; i < out; ++i)
+    for (int64_t j = 0; j < in; ++j) acc[i][j] = (__builtin_popcountll(static_cast<uint64_t>(i & j)) % 2) ? -1.0f : 1.0f;
+  proj = register_buffer("proj", h);
+  scale = register_parameter("scale", torch::full({1}, 1.0 / std::sqrt(static_cast<double>(out))));
+}
+
+torch::Tensor HadamardClassifierImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor norm = x.norm() + 1e-8;
+  return -scale * torch::matmul(x / norm, proj.t());
+}
+
 torch::Tensor QActImpl::forward(const torch::Tensor& x_in) {
   torch::Tensor y = quantize(x_in);
   if (trace_sink) trace_sink->emplace_back(trace_name, y);

@@ -87,7 +87,20 @@ class QActImpl : public torch::nn::Module {
    private:
     std::vector<std::pair<std::string, torch::Tensor>>* previous_;
   };
+  // Appends (name, t) to the live Recorder's sink, if any (the graph runner names shared quantizers
+  // by the node that applies them).
+  static void record(const std::string& name, const torch::Tensor& t);
 };
 TORCH_MODULE(QAct);
+
+// Brevitas HadamardClassifier: -scale * (x / (||x||_F + 1e-8)) @ H[:classes, :features]^T, Sylvester H
+// (H[i][j] = (-1)^popcount(i & j)); the norm is over the whole batch tensor.
+class HadamardClassifierImpl : public torch::nn::Module {
+ public:
+  HadamardClassifierImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor proj, scale;
+};
+TORCH_MODULE(HadamardClassifier);
 
 }  // namespace qv::fakequant

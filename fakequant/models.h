@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "fakequant/graph.h"
 #include "fakequant/layers.h"
 
 namespace qv::fakequant {
@@ -24,9 +25,13 @@ struct ModelOptions {
   int resolution = 224;
 };
 
+// A network is its modules (named as the peers name them) plus the graph that wires them; forward
+// evaluates the graph.
 class NetworkImpl : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  torch::Tensor forward(const torch::Tensor& x) { return run_graph(graph, x); }
+  Graph graph;
+  std::string model_name;  // "mobilenet_v2", "vgg16_bn", ...
 };
 
 // MobileNetV2 (torchvision topology, QuantLab names: pilot.*, features.N.residual_branch.K.J,
