@@ -117,9 +117,13 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
             const int64_t e = (i * nv + j) * 16 + l;
             acc[i] = (chunked ? tile64[e] : static_cast<int64_t>(tile32[e])) + add;
           }
-          emit(out, n, o, p0, acc, mr, mm);
+          emit_acc(out, n, o, p0, acc, mr);
         }
     }
+    // Range check and fused requant over the task's pixel range, channel by channel (contiguous runs).
+    const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR);
+    for (int64_t ol = sb * NV * 16; ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol)
+      finish_run(out, n, g * L.Og + ol, p_begin, p_end - p_begin, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });

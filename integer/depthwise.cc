@@ -78,18 +78,19 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
   std::mutex total_mutex;
   pool.run(N * L.O, [&](int64_t no) {
     const int64_t n = no / L.O, o = no % L.O, c = o / m;
-    std::vector<int64_t> acc(static_cast<size_t>(P));
-    std::vector<int32_t> acc32(L.acc32 ? static_cast<size_t>(P) : 0);
+    int64_t* dst = out.acc_out + no * P;  // (n, o) plane of the NCHW output
+    thread_local std::vector<int32_t> acc32;
+    if (L.acc32) acc32.resize(static_cast<size_t>(P));
     PlaneArgs a{planes.data() + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
-                L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, L.acc32 ? static_cast<void*>(acc32.data()) : acc.data()};
+                L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, L.acc32 ? static_cast<void*>(acc32.data()) : dst};
     plane_fn(a);
     const int64_t bias = L.bias[static_cast<size_t>(o)];
     if (L.acc32)
-      for (int64_t p = 0; p < P; ++p) acc[static_cast<size_t>(p)] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
+      for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
     else
-      for (int64_t p = 0; p < P; ++p) acc[static_cast<size_t>(p)] += bias;
+      for (int64_t p = 0; p < P; ++p) dst[p] += bias;
     MinMax mm;
-    emit(out, n, o, 0, acc.data(), P, mm);
+    finish_run(out, n, o, 0, P, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });

@@ -27,19 +27,27 @@ struct MinMax {
   }
 };
 
-// Write acc[0..n) for (batch n_index, channel o, pixels p0..p0+n).
-inline void emit(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, const int64_t* acc, int64_t n, MinMax& mm) {
+// Write acc[0..n) for (batch n_index, channel o, pixels p0..p0+n) into the conv/linear tensor.
+inline void emit_acc(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, const int64_t* acc, int64_t n) {
+  int64_t* dst = s.acc_out + (n_index * s.O + o) * s.plane + p0;
+  for (int64_t i = 0; i < n; ++i) dst[i] = acc[i];
+}
+
+inline void min_max(const int64_t* v, int64_t n, int64_t& lo, int64_t& hi) {
+  int64_t l = lo, h = hi;
+  for (int64_t i = 0; i < n; ++i) l = std::min(l, v[i]), h = std::max(h, v[i]);
+  lo = l, hi = h;
+}
+
+// The range check and the fused requant of pixels p0..p0+n of (n_index, o), from the accumulators
+// emit_acc wrote (still in cache: the drivers call it per task, right after the task's tiles).
+inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
   const int64_t base = (n_index * s.O + o) * s.plane + p0;
-  int64_t* dst = s.acc_out + base;
-  for (int64_t i = 0; i < n; ++i) {
-    dst[i] = acc[i];
-    mm.acc_min = std::min(mm.acc_min, acc[i]), mm.acc_max = std::max(mm.acc_max, acc[i]);
-  }
-  if (s.requant_out != nullptr) {
-    int64_t* y = s.requant_out + base;
-    s.requant->apply(static_cast<size_t>(o), acc, y, n);
-    for (int64_t i = 0; i < n; ++i) mm.y_min = std::min(mm.y_min, y[i]), mm.y_max = std::max(mm.y_max, y[i]);
-  }
+  min_max(s.acc_out + base, n, mm.acc_min, mm.acc_max);
+  if (s.requant_out == nullptr) return;
+  int64_t* y = s.requant_out + base;
+  s.requant->apply(static_cast<size_t>(o), s.acc_out + base, y, n);
+  min_max(y, n, mm.y_min, mm.y_max);
 }
 
 }  // namespace qv::integer

@@ -221,7 +221,7 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
             NodePlan& rp = nodes_[i + 1];
             rp.kernel = NodeKernel::fused;
             rp.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(next.op).requant, node.output.type.min(),
-                                                        node.output.type.max());
+                                                        node.output.type.max(), isa_);
             rp.description = "fused into " + node.name;
           }
         }
@@ -230,13 +230,26 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
       case OpKind::requant: {
         const Node& in = producer(network, node);
         np.kernel = NodeKernel::requant;
-        np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max());
+        np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max(), isa_);
         np.description = "requant stage";
         break;
       }
       default: np.kernel = NodeKernel::reference; np.description = "reference"; break;
     }
   }
+}
+
+}  // namespace qv::integer
+
+namespace qv::integer {
+
+std::string describe(const Plan& plan) {
+  std::string s = "isa " + std::string(to_string(plan.isa())) + ", " + std::to_string(plan.threads()) + " threads\n";
+  for (size_t i = 0; i < plan.nodes().size(); ++i) {
+    const Node& node = plan.network().nodes[i];
+    s += node.name + " (" + std::string(qv::to_string(node.kind())) + "): " + plan.nodes()[i].description + "\n";
+  }
+  return s;
 }
 
 }  // namespace qv::integer

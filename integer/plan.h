@@ -91,3 +91,10 @@ class Plan {
 };
 
 }  // namespace qv::integer
+
+namespace qv::integer {
+
+// One line per node: name, op and what the planner chose (packing, kernel, accumulator, fusion).
+std::string describe(const Plan& plan);
+
+}  // namespace qv::integer

@@ -1,5 +1,7 @@
 #include "integer/requant_stage.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -11,30 +13,113 @@ namespace {
 
 constexpr __int128 kInt64Limit = static_cast<__int128>(INT64_MAX);
 
-// R(num / 2^shift), shift in [0, 62]: round_shift_right of ir/rounding.h with the mode fixed at compile
-// time. q = floor(num / 2^s) by arithmetic shift, rem in [0, 2^s) the floor remainder.
+// y = clamp(R((mul*acc + add) / 2^shift)), shift in [0, 62]: round_shift_right of ir/rounding.h with the
+// mode fixed at compile time and written without branches, so that the loop vectorizes (vpmullq,
+// vpsraq, mask compares on AVX-512). q = floor(num / 2^s) by arithmetic shift, rem in [0, 2^s) the floor
+// remainder; the increment is the mode's decision from rem against half = 2^(s-1).
 template <Rounding R>
-inline int64_t round_shift(int64_t num, int shift) {
-  if (shift == 0) return num;
-  const int64_t q = num >> shift;
-  const int64_t rem = num & ((int64_t{1} << shift) - 1);
-  const int64_t half = int64_t{1} << (shift - 1);
-  if constexpr (R == Rounding::floor) return q;
-  if constexpr (R == Rounding::ceil) return q + (rem != 0);
-  if constexpr (R == Rounding::trunc) return q + (rem != 0 && q < 0);
-  if constexpr (R == Rounding::half_up) return q + (rem >= half);
-  if constexpr (R == Rounding::half_down) return q + (rem > half);
-  if constexpr (R == Rounding::half_even) return q + (rem > half || (rem == half && (q & 1) != 0));
-  if constexpr (R == Rounding::half_away) return q + (rem > half || (rem == half && q >= 0));
-  return q;
+inline __attribute__((always_inline)) void shift_body(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi,
+                                                      const int64_t* __restrict acc, int64_t* __restrict y, int64_t n) {
+  if (shift == 0) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = std::min(std::max(mul * acc[i] + add, lo), hi);
+    }
+    return;
+  }
+  const int64_t mask = (int64_t{1} << shift) - 1, half = int64_t{1} << (shift - 1);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t num = mul * acc[i] + add;  // no overflow: proven in the constructor
+    const int64_t q = num >> shift, rem = num & mask;
+    int64_t inc = 0;
+    if constexpr (R == Rounding::floor) inc = 0;
+    if constexpr (R == Rounding::ceil) inc = rem != 0;
+    if constexpr (R == Rounding::trunc) inc = (rem != 0) & (q < 0);
+    if constexpr (R == Rounding::half_up) inc = rem >= half;
+    if constexpr (R == Rounding::half_down) inc = rem > half;
+    if constexpr (R == Rounding::half_even) inc = (rem > half) | ((rem == half) & (q & 1));
+    if constexpr (R == Rounding::half_away) inc = (rem > half) | ((rem == half) & (q >= 0));
+    y[i] = std::min(std::max(q + inc, lo), hi);
+  }
 }
 
-template <Rounding R>
-void exact_shift_run(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = round_shift<R>(mul * acc[i] + add, shift);  // no overflow: proven in the constructor
-    y[i] = v < lo ? lo : v > hi ? hi : v;
+using ShiftRun = void (*)(int64_t, int64_t, int, int64_t, int64_t, const int64_t*, int64_t*, int64_t);  // FusedRequant::ShiftRun
+
+#define QV_SHIFT_TIER(suffix, attr)                                                                                  \
+  template <Rounding R>                                                                                            \
+  attr void shift_##suffix(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, \
+                           int64_t n) {                                                                            \
+    shift_body<R>(mul, add, shift, lo, hi, acc, y, n);                                                              \
+  }                                                                                                                \
+  ShiftRun shift_run_##suffix(Rounding r) {                                                                        \
+    switch (r) {                                                                                                   \
+      case Rounding::half_even: return shift_##suffix<Rounding::half_even>;                                        \
+      case Rounding::half_up: return shift_##suffix<Rounding::half_up>;                                            \
+      case Rounding::half_away: return shift_##suffix<Rounding::half_away>;                                        \
+      case Rounding::half_down: return shift_##suffix<Rounding::half_down>;                                        \
+      case Rounding::floor: return shift_##suffix<Rounding::floor>;                                                \
+      case Rounding::ceil: return shift_##suffix<Rounding::ceil>;                                                  \
+      case Rounding::trunc: return shift_##suffix<Rounding::trunc>;                                                \
+    }                                                                                                              \
+    return shift_##suffix<Rounding::floor>;                                                                        \
   }
+
+QV_SHIFT_TIER(scalar, )
+QV_SHIFT_TIER(avx2, __attribute__((target("avx2"))))
+#undef QV_SHIFT_TIER
+
+// AVX-512: the same decisions as shift_body on 8 lanes (vpmullq, vpsraq, mask compares); the tail runs
+// shift_body.
+#define QV_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+template <Rounding R>
+QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y,
+                                   int64_t n) {
+  int64_t i = 0;
+  if (shift > 0) {
+    const __m512i vmul = _mm512_set1_epi64(mul), vadd = _mm512_set1_epi64(add), vlo = _mm512_set1_epi64(lo),
+                  vhi = _mm512_set1_epi64(hi), vmask = _mm512_set1_epi64((int64_t{1} << shift) - 1),
+                  vhalf = _mm512_set1_epi64(int64_t{1} << (shift - 1)), one = _mm512_set1_epi64(1),
+                  zero = _mm512_setzero_si512();
+    const __m128i count = _mm_cvtsi32_si128(shift);
+    const __mmask8 all = 0xFF;  // maskz forms: GCC 12's unmasked ones trip -Wmaybe-uninitialized
+    for (; i + 8 <= n; i += 8) {
+      const __m512i num = _mm512_add_epi64(_mm512_maskz_mullo_epi64(all, vmul, _mm512_loadu_si512(acc + i)), vadd);
+      const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
+      __mmask8 inc = 0;
+      if constexpr (R == Rounding::ceil) inc = _mm512_cmpneq_epi64_mask(rem, zero);
+      if constexpr (R == Rounding::trunc) inc = _mm512_cmpneq_epi64_mask(rem, zero) & _mm512_cmplt_epi64_mask(q, zero);
+      if constexpr (R == Rounding::half_up) inc = _mm512_cmpge_epi64_mask(rem, vhalf);
+      if constexpr (R == Rounding::half_down) inc = _mm512_cmpgt_epi64_mask(rem, vhalf);
+      if constexpr (R == Rounding::half_even)
+        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_test_epi64_mask(q, one));
+      if constexpr (R == Rounding::half_away)
+        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_cmpge_epi64_mask(q, zero));
+      const __m512i v = _mm512_mask_add_epi64(q, inc, q, one);
+      _mm512_storeu_si512(y + i, _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi));
+    }
+  }
+  shift_body<R>(mul, add, shift, lo, hi, acc + i, y + i, n - i);
+}
+
+ShiftRun shift_run_avx512(Rounding r) {
+  switch (r) {
+    case Rounding::half_even: return shift_avx512<Rounding::half_even>;
+    case Rounding::half_up: return shift_avx512<Rounding::half_up>;
+    case Rounding::half_away: return shift_avx512<Rounding::half_away>;
+    case Rounding::half_down: return shift_avx512<Rounding::half_down>;
+    case Rounding::floor: return shift_avx512<Rounding::floor>;
+    case Rounding::ceil: return shift_avx512<Rounding::ceil>;
+    case Rounding::trunc: return shift_avx512<Rounding::trunc>;
+  }
+  return shift_avx512<Rounding::floor>;
+}
+
+ShiftRun shift_run(Isa isa, Rounding r) {
+  switch (isa) {
+    case Isa::avx512vnni: return shift_run_avx512(r);
+    case Isa::avx2: return shift_run_avx2(r);
+    case Isa::scalar: break;
+  }
+  return shift_run_scalar(r);
 }
 
 bool fits_int64(const BigInt& v) { return v >= INT64_MIN && v <= INT64_MAX; }
@@ -50,7 +135,7 @@ bool affine_fits_int64(int64_t mul, int64_t add, int64_t acc_lo, int64_t acc_hi)
 
 }  // namespace
 
-FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi) : rq_(&rq) {
+FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Isa isa) : rq_(&rq) {
   const size_t C = rq.channels();
   channels_.resize(C);
   PathCounters& pc = path_counters();
@@ -58,7 +143,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi) : 
     case RequantForm::exact: {
       const auto& f = std::get<ExactRequant>(rq.form);
       if (f.delta.size() != f.alpha.size()) throw std::invalid_argument("exact requant: alpha and delta sizes differ");
-      rounding_ = f.rounding;
+      shift_ = shift_run(isa, f.rounding);
       bool any_ref = false, any_shift = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
@@ -84,6 +169,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi) : 
     }
     case RequantForm::mul_add_shift: {
       const auto& f = std::get<MulAddShiftRequant>(rq.form);
+      shift_ = shift_run(isa, Rounding::floor);  // floor((acc*mul + add) / 2^d)
       bool any64 = false, any128 = false, any_ref = false;
       const bool range_ok = acc_lo > -(int64_t{1} << 62) && acc_hi < (int64_t{1} << 62);  // requant_fixed's precondition
       for (size_t o = 0; o < C; ++o) {
@@ -138,22 +224,8 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
   const int64_t lo = rq_->lo, hi = rq_->hi;
   switch (ch.route) {
     case Route::exact_shift:
-      switch (rounding_) {
-        case Rounding::half_even: return exact_shift_run<Rounding::half_even>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::half_up: return exact_shift_run<Rounding::half_up>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::half_away: return exact_shift_run<Rounding::half_away>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::half_down: return exact_shift_run<Rounding::half_down>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::floor: return exact_shift_run<Rounding::floor>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::ceil: return exact_shift_run<Rounding::ceil>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-        case Rounding::trunc: return exact_shift_run<Rounding::trunc>(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
-      }
-      return;
     case Route::mul_add_shift_int64:
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t v = (acc[i] * ch.mul + ch.add) >> ch.shift;  // arithmetic shift: floor
-        y[i] = v < lo ? lo : v > hi ? hi : v;
-      }
-      return;
+      return shift_(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
     case Route::mul_add_shift_int128:
       for (int64_t i = 0; i < n; ++i) {
         const __int128 v = (static_cast<__int128>(acc[i]) * ch.mul + ch.add) >> ch.shift;

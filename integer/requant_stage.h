@@ -6,8 +6,8 @@
 //   exact, dyadic    alpha*acc + delta = (mul*acc + add) / 2^k reduced once (as PreparedRequant);
 //                    when |mul|*max|acc| + |add| < 2^63: one int64 multiply-add and a rounding shift
 //                    templated on the rounding mode (round_shift_right's semantics, no per-element
-//                    switch); otherwise requant_ref in BigInt.
-//   mul_add_shift    int64 when |mul|*max|acc| + |add| < 2^63, else __int128 (floor by arithmetic shift).
+//                    switch, vectorized for the tier); otherwise requant_ref in BigInt.
+//   mul_add_shift    int64 when |mul|*max|acc| + |add| < 2^63 (the shift loop with floor), else __int128.
 //   thresholds       |acc| < 2^62 (requant_fixed's precondition): a binary search, else requant_ref.
 //   fixed_point      acc + bias (times 2^left for double rounding) inside int32 over the whole range:
 //                    the gemmlowp/TFLite primitives (requant_fixed), else requant_ref.
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "integer/isa.h"
 #include "ir/requant.h"
 #include "ir/rounding.h"
 
@@ -24,7 +25,7 @@ namespace qv::integer {
 
 class FusedRequant {
  public:
-  FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi);
+  FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Isa isa = Isa::scalar);
 
   // y[i] = requant_ref(rq, channel, acc[i]) for i in [0, n).
   void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n) const;
@@ -42,7 +43,9 @@ class FusedRequant {
     int shift = 0;
   };
   const Requant* rq_;
-  Rounding rounding_ = Rounding::half_even;
+  // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.
+  using ShiftRun = void (*)(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n);
+  ShiftRun shift_ = nullptr;
   std::vector<Channel> channels_;
 };
 

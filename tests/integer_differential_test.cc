@@ -1,22 +1,556 @@
+// The optimized backend (integer/) against the reference evaluator, with zero tolerance, on every ISA
+// tier this binary was built with:
+//   - random conv2d / linear layers followed by a random requant (all four forms, built from random exact
+//     requantizations with the conversions of ir/requant.h, every rounding mode), with shapes aimed at the
+//     tiles: channels around the granules (4, 2) and blocks (16, 48), output rows around the pixel strips
+//     (6, 7), 2^k +- 1 and primes; strides, dilations, asymmetric padding with any pad_value, groups and
+//     depthwise (with channel multipliers); bit widths 2..16 of either signedness;
+//   - extreme values: inputs and weights at their largest magnitudes with the largest fan-ins, where the
+//     int32 proof fails and the planner must chunk, switch to int64 or fall back to the reference;
+//   - whole synthetic networks (MobileNetV2, VGG16 at several bit widths);
+//   - path coverage: every kernel path of a tier ran (a tier the CPU lacks is skipped, never passed).
+// A mismatch prints the tier, node, flat index, expected and actual values and the layer's plan.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include "integer/evaluator.h"
+#include "integer/isa.h"
+#include "integer/path_counters.h"
+#include "ir/error.h"
+#include "ir/requant.h"
 #include "ir/synthetic.h"
+#include "reference/accumulator_bound.h"
 #include "reference/evaluator.h"
+#include "reference/shapes.h"
 
 namespace qv {
 namespace {
 
-TEST(IntegerNetworks, MobileNetV2Small) {
-  const Network net = synthetic_mobilenet_v2(32, 1);
-  const auto in = synthetic_inputs(net, 2);
-  const Trace ref = evaluate_reference(net, in);
-  for (const char* isa : {"scalar", "avx2", "avx512vnni"}) {
-    const Trace opt = integer::evaluate_optimized(net, in, {.threads = 2, .isa = isa});
-    ASSERT_EQ(ref.size(), opt.size());
-    for (size_t i = 0; i < ref.size(); ++i) EXPECT_TRUE(ref[i].value == opt[i].value) << isa << " " << ref[i].node;
+using integer::Isa;
+using integer::Path;
+
+constexpr Isa kTiers[] = {Isa::scalar, Isa::avx2, Isa::avx512vnni};
+
+// ---------------------------------------------------------------------------------------------------
+// Generators.
+
+rc::Gen<IntType> gen_type(int min_bits, int max_bits) {
+  return rc::gen::apply([](int bits, bool is_signed) { return IntType{bits, is_signed}; }, rc::gen::inRange(min_bits, max_bits + 1),
+                        rc::gen::arbitrary<bool>());
+}
+
+// A value of `t`: an edge (min, max, +-2^i + {-2..2} inside the type) or uniform.
+int64_t gen_value(IntType t) {
+  switch (*rc::gen::inRange(0, 3)) {
+    case 0: return *rc::gen::element(t.min(), t.max());
+    case 1: {
+      const int i = *rc::gen::inRange(0, std::min(t.bits, 62));
+      const int64_t v = (*rc::gen::arbitrary<bool>() ? -(int64_t{1} << i) : (int64_t{1} << i)) + *rc::gen::inRange(-2, 3);
+      return std::clamp(v, t.min(), t.max());
+    }
+    default: return *rc::gen::inRange(t.min(), t.max() == INT64_MAX ? t.max() : t.max() + 1);
   }
+}
+
+// Tensor data from a seeded engine (rapidcheck draws per element would be slow for thousands of values):
+// a mix of uniform values and the type's edges.
+IntTensor random_tensor(Shape shape, IntType t, const char* layout, std::mt19937_64& rng) {
+  IntTensor out(std::move(shape), t, layout);
+  std::uniform_int_distribution<int> pick(0, 9);
+  for (int64_t& v : out.data) {
+    const int p = pick(rng);
+    if (p == 0) v = t.min();
+    else if (p == 1) v = t.max();
+    else v = uniform(rng, t.min(), t.max());
+  }
+  return out;
+}
+
+// Sizes around the tiles: granules of 4/2 channels, blocks of 16 (and 48 = 3 blocks), strips of 6/7 pixels.
+rc::Gen<int64_t> gen_channels() {
+  return rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 65);
+}
+rc::Gen<int64_t> gen_spatial() { return rc::gen::element<int64_t>(1, 2, 3, 5, 6, 7, 8, 9, 11, 13, 14, 15, 16, 17); }
+
+Rational gen_rational(bool dyadic, int max_log_den) {
+  const BigInt num = *rc::gen::inRange<int64_t>(-(int64_t{1} << 20), int64_t{1} << 20);
+  const BigInt den = dyadic ? BigInt(1) << *rc::gen::inRange(0, max_log_den + 1) : BigInt(*rc::gen::inRange<int64_t>(1, int64_t{1} << 20));
+  return Rational(num, den);
+}
+
+// A random exact requantization of `channels` channels from accumulator range [acc_lo, acc_hi] to a random
+// output type, converted to a random form when the conversion accepts it (else kept exact).
+struct RequantCase {
+  Requant rq;
+  IntType out_type;
+  std::string form;
+};
+
+RequantCase gen_requant(int64_t channels, int64_t acc_lo, int64_t acc_hi) {
+  const IntType out = *gen_type(2, 16);
+  const int64_t span = std::max<int64_t>(1, std::max(-acc_lo, acc_hi));
+  ExactRequant f;
+  f.rounding = *rc::gen::elementOf(kAllRoundings);
+  const bool dyadic = *rc::gen::inRange(0, 4) != 0;
+  for (int64_t c = 0; c < channels; ++c) {
+    // alpha ~ out range / accumulator range so that outputs spread; sometimes zero or negative.
+    const int kind = *rc::gen::inRange(0, 10);
+    Rational alpha = kind == 0 ? Rational(0) : gen_rational(dyadic, 40);
+    if (kind != 0 && alpha != 0) {
+      const Rational target = Rational(std::max<int64_t>(1, out.max() - out.min())) / Rational(span);
+      alpha = target * Rational(*rc::gen::inRange<int64_t>(-3000, 3001), 1000);
+      if (dyadic) alpha = Rational(round_rational(alpha * Rational(BigInt(1) << 40), Rounding::floor), BigInt(1) << 40);
+    }
+    f.alpha.push_back(alpha);
+    f.delta.push_back(gen_rational(dyadic, 30) / Rational(1 << 10));
+  }
+  Requant exact;
+  exact.form = f;
+  exact.lo = gen_value(out), exact.hi = gen_value(out);
+  if (exact.lo > exact.hi) std::swap(exact.lo, exact.hi);
+  RequantCase k{exact, IntType::covering(exact.lo, exact.hi), "exact"};
+  const int form = *rc::gen::inRange(0, 4);
+  try {
+    if (form == 1 && exact.hi - exact.lo <= 300) {
+      k.rq = to_thresholds(exact, acc_lo, acc_hi).requant, k.form = "thresholds";
+    } else if (form == 2) {
+      k.rq = to_mul_add_shift(exact, *rc::gen::inRange(0, 48), acc_lo, acc_hi).requant, k.form = "mul_add_shift";
+    } else if (form == 3) {
+      const bool double_rounding = *rc::gen::arbitrary<bool>();
+      k.rq = to_fixed_point(exact, double_rounding, acc_lo, acc_hi).requant;
+      k.form = double_rounding ? "fixed_point double" : "fixed_point single";
+    }
+  } catch (const std::invalid_argument&) {
+    // The form cannot represent this layer (alpha = 0 for fixed_point, range outside int32, ...): stay exact.
+  }
+  return k;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Building and comparing.
+
+// One conv2d (or linear) with a requant after it, nodes written out by hand so that every parameter
+// (asymmetric padding, separate strides and dilations) can be set.
+struct LayerCase {
+  Network net;
+  std::vector<IntTensor> inputs;
+  std::string summary;
+};
+
+IntType accumulator_type(const reference::AccumulatorBound& b) { return *b.covering_type(); }
+
+LayerCase make_conv_case(Conv2dOp op, IntTensor input, bool with_requant) {
+  LayerCase k;
+  k.net.name = "conv_case";
+  const IntType in_type = input.type;
+  k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, in_type, {}}, InputOp{}});
+  const Shape out_shape = reference::conv2d_output_shape(op, input.shape);
+  const IntType acc_type = accumulator_type(reference::accumulator_bound(op, in_type));
+  std::ostringstream s;
+  s << "conv in " << to_string(input.shape) << " " << in_type.name() << " w " << to_string(op.weight.shape) << " "
+    << op.weight.type.name() << " groups " << op.groups << " stride " << op.stride_h << "x" << op.stride_w << " dil "
+    << op.dilation_h << "x" << op.dilation_w << " pad " << op.pad_top << "," << op.pad_bottom << "," << op.pad_left << ","
+    << op.pad_right << " pad_value " << op.pad_value << " bias " << (op.bias ? "yes" : "no") << " acc " << acc_type.name();
+  k.net.nodes.push_back(Node{"conv", {"x"}, ValueInfo{out_shape, acc_type, {}}, std::move(op)});
+  k.net.output = "conv";
+  if (with_requant) {
+    RequantCase rq = gen_requant(out_shape[1], acc_type.min(), acc_type.max());
+    s << " requant " << rq.form << " -> " << rq.out_type.name();
+    k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{out_shape, rq.out_type, {}}, RequantOp{std::move(rq.rq)}});
+    k.net.output = "rq";
+  }
+  k.summary = s.str();
+  k.inputs.push_back(std::move(input));
+  return k;
+}
+
+LayerCase make_linear_case(LinearOp op, IntTensor input, bool with_requant) {
+  LayerCase k;
+  k.net.name = "linear_case";
+  const IntType in_type = input.type;
+  k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, in_type, {}}, InputOp{}});
+  const Shape out_shape = reference::linear_output_shape(op, input.shape);
+  const IntType acc_type = accumulator_type(reference::accumulator_bound(op, in_type));
+  k.summary = "linear in " + to_string(input.shape) + " " + in_type.name() + " w " + to_string(op.weight.shape) + " " +
+              op.weight.type.name() + " acc " + acc_type.name();
+  k.net.nodes.push_back(Node{"fc", {"x"}, ValueInfo{out_shape, acc_type, {}}, std::move(op)});
+  k.net.output = "fc";
+  if (with_requant) {
+    RequantCase rq = gen_requant(out_shape[1], acc_type.min(), acc_type.max());
+    k.summary += " requant " + rq.form + " -> " + rq.out_type.name();
+    k.net.nodes.push_back(Node{"rq", {"fc"}, ValueInfo{out_shape, rq.out_type, {}}, RequantOp{std::move(rq.rq)}});
+    k.net.output = "rq";
+  }
+  k.inputs.push_back(std::move(input));
+  return k;
+}
+
+// "" when the traces are identical; else the first difference with its context.
+std::string first_difference(const Trace& expected, const Trace& actual) {
+  if (expected.size() != actual.size())
+    return "trace has " + std::to_string(actual.size()) + " entries, expected " + std::to_string(expected.size());
+  for (size_t n = 0; n < expected.size(); ++n) {
+    const IntTensor& e = expected[n].value;
+    const IntTensor& a = actual[n].value;
+    if (expected[n].node != actual[n].node) return "entry " + std::to_string(n) + " is '" + actual[n].node + "', expected '" + expected[n].node + "'";
+    if (e.shape != a.shape || e.type != a.type || e.layout != a.layout || e.scale != a.scale)
+      return "node '" + expected[n].node + "': shape/type/layout/scale " + to_string(a.shape) + " " + a.type.name() + " " + a.layout +
+             ", expected " + to_string(e.shape) + " " + e.type.name() + " " + e.layout;
+    for (size_t i = 0; i < e.data.size(); ++i)
+      if (e.data[i] != a.data[i])
+        return "node '" + expected[n].node + "' flat index " + std::to_string(i) + ": expected " + std::to_string(e.data[i]) +
+               ", actual " + std::to_string(a.data[i]);
+  }
+  return "";
+}
+
+std::string plan_of(const Network& net, Isa isa) {
+  return integer::describe(integer::Plan(net, integer::Options{.threads = 1, .isa = std::string(to_string(isa))}));
+}
+
+// The optimized trace on `isa` equals the reference trace.
+void check_identical(const LayerCase& k, Isa isa, int threads) {
+  const Trace expected = evaluate_reference(k.net, k.inputs, reference::ReferenceOptions{.threads = 1});
+  const Trace actual = integer::evaluate_optimized(k.net, k.inputs, integer::Options{.threads = threads, .isa = std::string(to_string(isa))});
+  const std::string diff = first_difference(expected, actual);
+  if (!diff.empty()) RC_FAIL(std::string(to_string(isa)) + ": " + diff + "\n" + k.summary + "\n" + plan_of(k.net, isa));
+}
+
+class IntegerTier : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!integer::cpu_supports(GetParam())) GTEST_SKIP() << "this CPU lacks " << to_string(GetParam());
+  }
+  std::string isa() const { return std::string(to_string(GetParam())); }
+};
+
+std::string tier_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(to_string(info.param)); }
+
+// ---------------------------------------------------------------------------------------------------
+// Random layers.
+
+Conv2dOp gen_conv_op(int64_t C, IntType w_type, bool depthwise, std::mt19937_64& rng) {
+  Conv2dOp op;
+  int64_t Cg, O;
+  if (depthwise) {
+    op.groups = static_cast<int>(C);
+    Cg = 1;
+    O = C * *rc::gen::element<int64_t>(1, 1, 2);
+  } else {
+    std::vector<int> divisors;
+    for (int g = 1; g <= 4; ++g)
+      if (C % g == 0) divisors.push_back(g);
+    op.groups = *rc::gen::elementOf(divisors);
+    Cg = C / op.groups;
+    O = op.groups * std::max<int64_t>(1, *gen_channels() / op.groups);
+  }
+  const int64_t KH = *rc::gen::element<int64_t>(1, 1, 2, 3, 3, 5), KW = *rc::gen::element<int64_t>(1, 1, 2, 3, 3, 5);
+  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = *rc::gen::element(1, 1, 2, 3);
+  op.dilation_h = *rc::gen::element(1, 1, 1, 2), op.dilation_w = *rc::gen::element(1, 1, 1, 2);
+  op.pad_top = *rc::gen::inRange(0, 3), op.pad_bottom = *rc::gen::inRange(0, 3);
+  op.pad_left = *rc::gen::inRange(0, 3), op.pad_right = *rc::gen::inRange(0, 3);
+  op.weight = random_tensor({O, Cg, KH, KW}, w_type, "OIHW", rng);
+  if (*rc::gen::arbitrary<bool>()) op.bias = random_tensor({O}, *gen_type(2, 24), "O", rng);
+  return op;
+}
+
+void conv_property(Isa isa, bool depthwise) {
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
+  const int64_t C = *gen_channels();
+  Conv2dOp op = gen_conv_op(C, w_type, depthwise, rng);
+  // pad_value: usually inside the input type, sometimes anywhere in 16 bits (e.g. an offset zero point).
+  op.pad_value = *rc::gen::arbitrary<bool>() ? gen_value(in_type) : gen_value(IntType{16, true});
+  const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (op.weight.dim(2) - 1) + 1 - op.pad_top - op.pad_bottom);
+  const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (op.weight.dim(3) - 1) + 1 - op.pad_left - op.pad_right);
+  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_spatial());
+  const int64_t N = *rc::gen::element<int64_t>(1, 1, 2);
+  IntTensor input = random_tensor({N, C, H, W}, in_type, "NCHW", rng);
+  const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
+  check_identical(k, isa, *rc::gen::inRange(1, 4));
+}
+
+TEST_P(IntegerTier, RandomConvEqualsReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("conv2d + requant on " + isa(), [tier] { conv_property(tier, false); }));
+}
+
+TEST_P(IntegerTier, RandomDepthwiseEqualsReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("depthwise conv2d + requant on " + isa(), [tier] { conv_property(tier, true); }));
+}
+
+TEST_P(IntegerTier, RandomLinearEqualsReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("linear + requant on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
+    const int64_t I = *rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 31, 63, 64, 65, 127, 257, 1000);
+    const int64_t O = *gen_channels(), N = *rc::gen::inRange<int64_t>(1, 4);
+    LinearOp op;
+    op.weight = random_tensor({O, I}, w_type, "OI", rng);
+    if (*rc::gen::arbitrary<bool>()) op.bias = random_tensor({O}, *gen_type(2, 30), "O", rng);
+    IntTensor input = random_tensor({N, I}, in_type, "NC", rng);
+    check_identical(make_linear_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0), tier, *rc::gen::inRange(1, 4));
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Extreme values: every input and weight at its largest magnitude.
+
+IntTensor filled(Shape shape, IntType t, const char* layout, int64_t v) {
+  IntTensor out(std::move(shape), t, layout);
+  std::fill(out.data.begin(), out.data.end(), v);
+  return out;
+}
+
+struct Extreme {
+  const char* name;
+  IntType in, w;
+  int64_t in_value, w_value;
+  int64_t fan_in;  // linear in_features
+  Path expected;   // the accumulator path the planner must choose
+};
+
+TEST_P(IntegerTier, ExtremeLinearUsesTheProvenAccumulator) {
+  const Isa tier = GetParam();
+  const Extreme cases[] = {
+      // 255 * 128 * 140001 > 2^31 (and 128 * 128 * 140001 for int8 packed as Q16 on avx2): chunks.
+      {"uint8 x int8, fan-in 140001", IntType{8, false}, IntType{8, true}, 255, -128, 140001, Path::gemm_acc32_chunked},
+      {"int8 x int8, fan-in 140001 (offset 128)", IntType{8, true}, IntType{8, true}, -128, -128, 140001, Path::gemm_acc32_chunked},
+      // 127 * 127 * 4096 < 2^31: one int32 pass.
+      {"int8 x int8, fan-in 4096", IntType{8, true}, IntType{8, true}, 127, 127, 4096, Path::gemm_acc32},
+      // 32768 * 128 * 2 per granule: chunks of 255 granules.
+      {"int16 x int8, fan-in 1025", IntType{16, true}, IntType{8, true}, -32768, -128, 1025, Path::gemm_acc32_chunked},
+      // 2 * 2^30 per granule does not fit int32: the reference kernel.
+      {"int16 x int16", IntType{16, true}, IntType{16, true}, -32768, -32768, 33, Path::linear_reference},
+      // 20-bit activations cannot be packed.
+      {"int20 x int8", IntType{20, true}, IntType{8, true}, -(1 << 19), -128, 17, Path::linear_reference},
+  };
+  for (const Extreme& e : cases) {
+    SCOPED_TRACE(e.name);
+    for (const int O : {1, 17}) {
+      LinearOp op;
+      op.weight = filled({O, e.fan_in}, e.w, "OI", e.w_value);
+      op.bias = filled({O}, IntType{16, true}, "O", -32768);
+      const LayerCase k = make_linear_case(std::move(op), filled({1, e.fan_in}, e.in, "NC", e.in_value), false);
+      const uint64_t before = integer::path_counters().get(e.expected);
+      const Trace expected = evaluate_reference(k.net, k.inputs);
+      const Trace actual = integer::evaluate_optimized(k.net, k.inputs, {.threads = 2, .isa = isa()});
+      EXPECT_EQ(first_difference(expected, actual), "") << plan_of(k.net, tier);
+      EXPECT_GT(integer::path_counters().get(e.expected), before) << "expected path " << to_string(e.expected) << "\n" << plan_of(k.net, tier);
+    }
+  }
+}
+
+TEST_P(IntegerTier, ExtremeConvAndDepthwise) {
+  const Isa tier = GetParam();
+  struct Case {
+    const char* name;
+    IntType in, w;
+    int64_t in_value, w_value, pad_value;
+    int64_t C;
+    bool depthwise;
+    Path expected;
+  };
+  const Case cases[] = {
+      {"uint8 x int8 3x3, C 64", IntType{8, false}, IntType{8, true}, 255, -128, 255, 64, false, Path::gemm_acc32},
+      {"int8 x int8 3x3, pad_value 127 beyond", IntType{8, true}, IntType{8, true}, -128, -128, 127, 33, false, Path::gemm_acc32},
+      {"uint16 x int9 3x3, C 33 (offset 2^15)", IntType{16, false}, IntType{9, true}, 65535, -256, 0, 33, false, Path::gemm_acc32_chunked},
+      {"depthwise uint8 x int8", IntType{8, false}, IntType{8, true}, 255, -128, 255, 17, true, Path::depthwise_acc32},
+      {"depthwise int16 x int16: int64", IntType{16, true}, IntType{16, true}, -32768, -32768, -32768, 9, true, Path::depthwise_acc64},
+      {"int24 input: reference", IntType{24, true}, IntType{8, true}, -(1 << 23), -128, 0, 3, false, Path::conv2d_reference},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Conv2dOp op;
+    op.groups = c.depthwise ? static_cast<int>(c.C) : 1;
+    op.weight = filled({c.C, c.depthwise ? 1 : c.C, 3, 3}, c.w, "OIHW", c.w_value);
+    op.pad_top = op.pad_bottom = op.pad_left = op.pad_right = 1;
+    op.pad_value = c.pad_value;
+    const LayerCase k = make_conv_case(std::move(op), filled({1, c.C, 9, 15}, c.in, "NCHW", c.in_value), false);
+    const uint64_t before = integer::path_counters().get(c.expected);
+    const Trace expected = evaluate_reference(k.net, k.inputs);
+    const Trace actual = integer::evaluate_optimized(k.net, k.inputs, {.threads = 2, .isa = isa()});
+    EXPECT_EQ(first_difference(expected, actual), "") << plan_of(k.net, tier);
+    EXPECT_GT(integer::path_counters().get(c.expected), before) << "expected path " << to_string(c.expected) << "\n" << plan_of(k.net, tier);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Whole networks.
+
+void expect_network_identical(const Network& net, uint64_t input_seed, const std::string& isa) {
+  const std::vector<IntTensor> in = synthetic_inputs(net, input_seed);
+  const Trace expected = evaluate_reference(net, in);
+  for (const int threads : {1, 2}) {
+    const Trace actual = integer::evaluate_optimized(net, in, {.threads = threads, .isa = isa});
+    EXPECT_EQ(first_difference(expected, actual), "") << net.name << " on " << isa << ", " << threads << " threads";
+  }
+}
+
+TEST_P(IntegerTier, SyntheticMobileNetV2IsIdentical) {
+  for (const int resolution : {32, 47, 64}) expect_network_identical(synthetic_mobilenet_v2(resolution, 7), 3, isa());
+}
+
+TEST_P(IntegerTier, SyntheticVgg16IsIdentical) {
+  struct Bits {
+    int act, weight;
+  };
+  for (const Bits b : {Bits{8, 8}, Bits{2, 3}, Bits{12, 8}, Bits{16, 16}})
+    expect_network_identical(synthetic_vgg16(32, 11, b.act, b.weight), 5, isa());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Every path of a tier runs: a fixed set of layers, one per path, and the counters must move.
+
+TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
+  const Isa tier = GetParam();
+  integer::PathCounters& pc = integer::path_counters();
+  std::map<Path, uint64_t> before;
+  for (size_t p = 0; p < integer::kPathCount; ++p) before[static_cast<Path>(p)] = pc.get(static_cast<Path>(p));
+  std::mt19937_64 rng(99);
+  auto run = [&](LayerCase k) {
+    const Trace expected = evaluate_reference(k.net, k.inputs);
+    const Trace actual = integer::evaluate_optimized(k.net, k.inputs, {.threads = 2, .isa = isa()});
+    EXPECT_EQ(first_difference(expected, actual), "") << k.summary << "\n" << plan_of(k.net, tier);
+  };
+  // Convs with Q8-range and Q16-range operands, each requant form in turn.
+  for (const IntType in : {IntType{8, false}, IntType{12, true}}) {
+    for (int form = 0; form < 5; ++form) {
+      Conv2dOp op;
+      op.weight = random_tensor({20, 6, 3, 3}, IntType{8, true}, "OIHW", rng);
+      op.pad_top = op.pad_bottom = op.pad_left = op.pad_right = 1;
+      LayerCase k = make_conv_case(std::move(op), random_tensor({1, 6, 8, 8}, in, "NCHW", rng), false);
+      const Node& conv = k.net.nodes[1];
+      ExactRequant f;
+      f.rounding = Rounding::half_even;
+      for (int o = 0; o < 20; ++o) {
+        f.alpha.push_back(Rational(form == 4 ? 3 : 1 + 2 * o, form == 4 ? 7 : 1 << 12));  // 3/7: not dyadic
+        f.delta.push_back(Rational(o, 8));
+      }
+      Requant exact;
+      exact.form = f;
+      exact.lo = -100, exact.hi = 100;
+      const int64_t lo = conv.output.type.min(), hi = conv.output.type.max();
+      Requant rq = form == 0 ? to_thresholds(exact, lo, hi).requant
+                   : form == 1 ? to_mul_add_shift(exact, 20, lo, hi).requant
+                   : form == 2 ? to_fixed_point(exact, true, lo, hi).requant
+                   : form == 3 ? to_fixed_point(exact, false, lo, hi).requant
+                               : exact;
+      k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, true}, {}}, RequantOp{std::move(rq)}});
+      k.net.output = "rq";
+      run(std::move(k));
+    }
+  }
+  // A mul_add_shift whose products need __int128, a dyadic exact with a huge multiplier (BigInt), and a
+  // requant that is not fused (its input is not the node before it).
+  {
+    LinearOp op;
+    op.weight = random_tensor({3, 40}, IntType{8, true}, "OI", rng);
+    LayerCase k = make_linear_case(std::move(op), random_tensor({2, 40}, IntType{8, true}, "NC", rng), false);
+    const Node fc = k.net.nodes[1];
+    MulAddShiftRequant m{{int64_t{1} << 50, -(int64_t{1} << 49), 3}, {0, 1, 2}, 58};
+    Requant wide{m, -1000, 1000};
+    k.net.nodes.push_back(Node{"rq_wide", {"fc"}, ValueInfo{fc.output.shape, IntType{11, true}, {}}, RequantOp{wide}});
+    ExactRequant f;
+    f.rounding = Rounding::half_away;
+    for (int o = 0; o < 3; ++o) f.alpha.push_back(Rational(BigInt(1) << 61, 3)), f.delta.push_back(Rational(1, 2));
+    Requant big{f, -5, 5};
+    k.net.nodes.push_back(Node{"rq_big", {"fc"}, ValueInfo{fc.output.shape, IntType{4, true}, {}}, RequantOp{big}});
+    k.net.output = "rq_big";
+    run(std::move(k));
+  }
+  // Depthwise, int32 and int64 accumulators.
+  for (const IntType w : {IntType{8, true}, IntType{16, true}}) {
+    Conv2dOp op;
+    op.groups = 8;
+    op.weight = filled({8, 1, 3, 3}, w, "OIHW", w.min());
+    op.pad_top = op.pad_bottom = op.pad_left = op.pad_right = 1;
+    run(make_conv_case(std::move(op), filled({1, 8, 6, 6}, IntType{16, true}, "NCHW", -32768), false));
+  }
+  // Operands too wide for int16: the reference kernels; a pool for the other reference ops.
+  {
+    Conv2dOp op;
+    op.weight = random_tensor({2, 2, 1, 1}, IntType{20, true}, "OIHW", rng);
+    run(make_conv_case(std::move(op), random_tensor({1, 2, 3, 3}, IntType{8, true}, "NCHW", rng), false));
+    LinearOp lin;
+    lin.weight = random_tensor({2, 3}, IntType{20, true}, "OI", rng);
+    run(make_linear_case(std::move(lin), random_tensor({1, 3}, IntType{8, true}, "NC", rng), false));
+  }
+  // Chunked int32 accumulation.
+  {
+    LinearOp op;
+    op.weight = filled({2, 2000}, IntType{16, true}, "OI", -32768);
+    run(make_linear_case(std::move(op), filled({1, 2000}, IntType{8, false}, "NC", 255), false));
+  }
+  expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
+
+  std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
+                                Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
+                                Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
+                                Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
+                                Path::other_reference};
+  switch (tier) {
+    case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
+    case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
+    case Isa::avx512vnni:
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512});
+      break;
+  }
+  for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, IntegerTier, ::testing::ValuesIn(kTiers), tier_name);
+
+// ---------------------------------------------------------------------------------------------------
+// Dispatch.
+
+TEST(IntegerIsa, ParsesAndRefusesWhatTheCpuLacks) {
+  EXPECT_EQ(integer::parse_isa("avx2"), Isa::avx2);
+  EXPECT_EQ(integer::parse_isa("sse"), std::nullopt);
+  EXPECT_THROW(integer::resolve_isa("sse"), std::invalid_argument);
+  EXPECT_EQ(integer::resolve_isa("scalar"), Isa::scalar);
+  for (const Isa isa : kTiers) {
+    if (!integer::cpu_supports(isa)) {
+      EXPECT_THROW(integer::resolve_isa(std::string(to_string(isa))), std::invalid_argument);
+    }
+  }
+}
+
+TEST(IntegerIsa, EnvironmentOverridesAuto) {
+  ASSERT_EQ(setenv("QVERIFY_ISA", "scalar", 1), 0);
+  EXPECT_EQ(integer::resolve_isa("auto"), Isa::scalar);
+  EXPECT_EQ(integer::resolve_isa("scalar"), Isa::scalar);
+  ASSERT_EQ(unsetenv("QVERIFY_ISA"), 0);
+  EXPECT_EQ(integer::resolve_isa("auto"), integer::best_supported_isa());
+}
+
+TEST(IntegerErrors, InputOutsideItsTypeIsTheReferenceError) {
+  const Network net = synthetic_mobilenet_v2(32, 1);
+  std::vector<IntTensor> in = synthetic_inputs(net, 1);
+  in[0].data[5] = 256;  // uint8 input
+  std::string reference_message, optimized_message;
+  try {
+    evaluate_reference(net, in);
+  } catch (const InputError& e) {
+    reference_message = e.what();
+  }
+  try {
+    integer::evaluate_optimized(net, in);
+  } catch (const InputError& e) {
+    optimized_message = e.what();
+  }
+  EXPECT_FALSE(reference_message.empty());
+  EXPECT_EQ(optimized_message, reference_message);
 }
 
 }  // namespace
