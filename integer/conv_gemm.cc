@@ -1,5 +1,7 @@
 #include "integer/conv_gemm.h"
 
+#include "integer/tensor_alloc.h"
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
@@ -14,10 +16,11 @@ inline uint32_t lane_bits(int64_t v, int lane, int64_t granule) {
                       : static_cast<uint32_t>(static_cast<uint16_t>(v)) << (16 * lane);
 }
 
-// Image [N][G][PH][PW][cq] of granules; padding holds pad_value - offset, lanes past Cg hold 0.
-std::vector<uint32_t> pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, ThreadPool& pool) {
+// Image [N][G][PH][PW][cq] of granules; padding holds pad_value - offset, lanes past Cg hold 0. Every
+// granule is written (the workspace is reused, not cleared).
+const uint32_t* pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, ThreadPool& pool, Workspace& ws) {
   const int64_t row_granules = L.PW * L.cq;
-  std::vector<uint32_t> image(static_cast<size_t>(N * L.G * L.PH * row_granules));
+  uint32_t* image = scratch(ws.image, N * L.G * L.PH * row_granules);
   std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
   for (int64_t c = 0; c < L.Cg; ++c)
     pad[static_cast<size_t>(c / L.granule)] |= lane_bits(L.pad_value - L.act_offset, static_cast<int>(c % L.granule), L.granule);
@@ -26,9 +29,10 @@ std::vector<uint32_t> pack_image(const GemmLayer& L, const IntTensor& in, int64_
   pool.run((rows + rows_per_task - 1) / rows_per_task, [&](int64_t task) {
     for (int64_t r = task * rows_per_task; r < std::min(rows, (task + 1) * rows_per_task); ++r) {
       const int64_t py = r % L.PH, ng = r / L.PH, g = ng % L.G, n = ng / L.G;
-      uint32_t* row = image.data() + r * row_granules;
+      uint32_t* row = image + r * row_granules;
       const int64_t iy = py - L.pad_top;
       const bool pad_row = iy < 0 || iy >= L.H;
+      if (!pad_row) std::fill(row + L.pad_left * L.cq, row + (L.pad_left + L.W) * L.cq, 0u);
       for (int64_t px = 0; px < L.PW; ++px) {
         const int64_t ix = px - L.pad_left;
         if (pad_row || ix < 0 || ix >= L.W) std::copy(pad.begin(), pad.end(), row + px * L.cq);
@@ -54,9 +58,9 @@ std::vector<uint32_t> pack_image(const GemmLayer& L, const IntTensor& in, int64_
 
 }  // namespace
 
-MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& out, ThreadPool& pool) {
+MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
   const int64_t N = input.dim(0);
-  const std::vector<uint32_t> image = pack_image(L, input, N, pool);
+  const uint32_t* image = pack_image(L, input, N, pool, ws);
   const GemmKernel& kernel = *L.kernel;
   const int64_t P = L.OH * L.OW;
   const int64_t MR = kernel.max_mr, NV = kernel.max_nv;
@@ -77,10 +81,9 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
     rest /= super_blocks;
     const int64_t g = rest % L.G, n = rest / L.G;
     const int64_t nv = std::min(NV, L.blocks - sb * NV);
-    const uint32_t* img = image.data() + (n * L.G + g) * L.PH * L.PW * L.cq;
+    const uint32_t* img = image + (n * L.G + g) * L.PH * L.PW * L.cq;
     int32_t tile32[8 * 64];
     int64_t tile64[8 * 64];
-    int64_t acc[8];
     MinMax mm;
     MicroTile t{};
     t.tap_offset = L.tap_offset.data();
@@ -100,25 +103,25 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
         t.k_begin = 0, t.k_end = L.kg;
         kernel.fn(t);
       } else {
-        std::fill(tile64, tile64 + mr * nv * 16, 0);
         for (int64_t k0 = 0; k0 < L.kg; k0 += L.chunk) {
           t.k_begin = k0, t.k_end = std::min(L.kg, k0 + L.chunk);
           kernel.fn(t);
-          for (int64_t e = 0; e < mr * nv * 16; ++e) tile64[e] += tile32[e];
+          for (int64_t e = 0; e < mr * nv * 16; ++e) tile64[e] = (k0 == 0 ? 0 : tile64[e]) + tile32[e];
         }
       }
-      for (int64_t j = 0; j < nv; ++j)
-        for (int64_t l = 0; l < 16; ++l) {
-          const int64_t ol = (sb * NV + j) * 16 + l;
-          if (ol >= L.Og) break;
-          const int64_t o = g * L.Og + ol;
-          const int64_t add = L.out_add[static_cast<size_t>(o)];
-          for (int64_t i = 0; i < mr; ++i) {
-            const int64_t e = (i * nv + j) * 16 + l;
-            acc[i] = (chunked ? tile64[e] : static_cast<int64_t>(tile32[e])) + add;
-          }
-          emit_acc(out, n, o, p0, acc, mr);
+      // Transpose the pixel-major tile into the channel planes, adding offset compensation and bias.
+      const int64_t channels = std::min<int64_t>(nv * 16, L.Og - sb * NV * 16);
+      const int64_t row = nv * 16;
+      for (int64_t c = 0; c < channels; ++c) {
+        const int64_t o = g * L.Og + sb * NV * 16 + c;
+        const int64_t add = L.out_add[static_cast<size_t>(o)];
+        int64_t* dst = out.acc_out + (n * out.O + o) * out.plane + p0;
+        if (chunked) {
+          for (int64_t i = 0; i < mr; ++i) dst[i] = tile64[i * row + c] + add;
+        } else {
+          for (int64_t i = 0; i < mr; ++i) dst[i] = static_cast<int64_t>(tile32[i * row + c]) + add;
         }
+      }
     }
     // Range check and fused requant over the task's pixel range, channel by channel (contiguous runs).
     const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR);

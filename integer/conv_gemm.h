@@ -10,6 +10,6 @@
 
 namespace qv::integer {
 
-MinMax run_gemm(const GemmLayer& layer, const IntTensor& input, const OutputStage& out, ThreadPool& pool);
+MinMax run_gemm(const GemmLayer& layer, const IntTensor& input, const OutputStage& out, ThreadPool& pool, Workspace& workspace);
 
 }  // namespace qv::integer

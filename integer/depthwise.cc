@@ -1,5 +1,7 @@
 #include "integer/depthwise.h"
 
+#include "integer/tensor_alloc.h"
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
@@ -54,7 +56,8 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
 
 }  // namespace
 
-MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool) {
+MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
+                     Workspace& ws) {
   const int64_t N = input.dim(0), m = L.O / L.C, P = L.OH * L.OW, plane_size = L.PH * L.PW;
   void (*plane_fn)(const PlaneArgs&);
   Path tier;
@@ -64,9 +67,9 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
   // Padded int32 planes, one per (n, c).
-  std::vector<int32_t> planes(static_cast<size_t>(N * L.C * plane_size));
+  int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
   pool.run(N * L.C, [&](int64_t nc) {
-    int32_t* dst = planes.data() + nc * plane_size;
+    int32_t* dst = planes + nc * plane_size;
     std::fill(dst, dst + plane_size, static_cast<int32_t>(L.pad_value));
     for (int64_t y = 0; y < L.H; ++y) {
       const int64_t* src = input.data.data() + (nc * L.H + y) * L.W;
@@ -81,7 +84,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     int64_t* dst = out.acc_out + no * P;  // (n, o) plane of the NCHW output
     thread_local std::vector<int32_t> acc32;
     if (L.acc32) acc32.resize(static_cast<size_t>(P));
-    PlaneArgs a{planes.data() + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
+    PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
                 L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, L.acc32 ? static_cast<void*>(acc32.data()) : dst};
     plane_fn(a);
     const int64_t bias = L.bias[static_cast<size_t>(o)];

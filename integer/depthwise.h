@@ -15,6 +15,7 @@
 
 namespace qv::integer {
 
-MinMax run_depthwise(const DepthwiseLayer& layer, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool);
+MinMax run_depthwise(const DepthwiseLayer& layer, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
+                     Workspace& workspace);
 
 }  // namespace qv::integer

@@ -7,6 +7,7 @@
 #include "integer/conv_gemm.h"
 #include "integer/depthwise.h"
 #include "integer/path_counters.h"
+#include "integer/tensor_alloc.h"
 #include "integer/thread_pool.h"
 #include "ir/error.h"
 #include "reference/add_requant.h"
@@ -74,7 +75,7 @@ IntTensor run_requant(const FusedRequant& rq, const RequantOp& op, const IntTens
   const int64_t N = in.dim(0), C = in.dim(1), inner = in.numel() / std::max<int64_t>(N * C, 1);
   if (op.requant.channels() != static_cast<size_t>(C))
     throw std::invalid_argument("requant has " + std::to_string(op.requant.channels()) + " channels, input has " + std::to_string(C));
-  IntTensor out(in.shape, type, in.layout);
+  IntTensor out = new_tensor(in.shape, type, in.layout.c_str());
   pool.run(N * C, [&](int64_t nc) {
     rq.apply(static_cast<size_t>(nc % C), in.data.data() + nc * inner, out.data.data() + nc * inner, inner);
   });
@@ -86,6 +87,7 @@ IntTensor run_requant(const FusedRequant& rq, const RequantOp& op, const IntTens
 Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
   const Network& network = plan.network();
   ThreadPool pool(plan.threads());
+  Workspace workspace;
   Trace trace;
   trace.reserve(network.nodes.size());
   std::map<std::string, size_t> index;
@@ -120,19 +122,20 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
             if (shape != node.output.shape)
               throw InputError("", where(node), "shape " + qv::to_string(shape) + " differs from the declared " + qv::to_string(node.output.shape));
             const char* layout = conv ? "NCHW" : "NC";
-            value = IntTensor(shape, node.output.type, layout);
+            value = new_tensor(shape, node.output.type, layout);
             OutputStage stage;
             stage.acc_out = value.data.data();
             stage.O = shape[1];
             stage.plane = conv ? shape[2] * shape[3] : 1;
+            stage.min_max = min_max_for(plan.isa());
             if (np.fuses_next) {
               const Node& next = network.nodes[i + 1];
-              fused_value = IntTensor(shape, next.output.type, layout);
+              fused_value = new_tensor(shape, next.output.type, layout);
               stage.requant_out = fused_value.data.data();
               stage.requant = plan.nodes()[i + 1].requant.get();
             }
-            const MinMax mm = np.kernel == NodeKernel::gemm ? run_gemm(*np.gemm, x, stage, pool)
-                                                            : run_depthwise(*np.depthwise, x, stage, plan.isa(), pool);
+            const MinMax mm = np.kernel == NodeKernel::gemm ? run_gemm(*np.gemm, x, stage, pool, workspace)
+                                                            : run_depthwise(*np.depthwise, x, stage, plan.isa(), pool, workspace);
             check_known_range(node, value, mm.acc_min, mm.acc_max);
             fused_range = mm;
             break;

@@ -6,10 +6,17 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
+#include "integer/isa.h"
 #include "integer/requant_stage.h"
 
 namespace qv::integer {
+
+// lo = min(lo, v[0..n)), hi = max(hi, v[0..n)). Baseline x86-64 has no 64-bit compare, so this
+// reduction only vectorizes in the AVX tiers (output_stage.cc).
+using MinMaxFn = void (*)(const int64_t* v, int64_t n, int64_t& lo, int64_t& hi);
+MinMaxFn min_max_for(Isa isa);
 
 struct OutputStage {
   int64_t* acc_out = nullptr;            // NCHW / NC trace tensor of the conv/linear
@@ -17,6 +24,13 @@ struct OutputStage {
   const FusedRequant* requant = nullptr;
   int64_t plane = 1;                     // elements per (n, o) plane: OH*OW (1 for linear)
   int64_t O = 0;
+  MinMaxFn min_max = min_max_for(Isa::scalar);
+};
+
+// Scratch buffers of one evaluation, reused layer after layer (tensor_alloc.h).
+struct Workspace {
+  std::vector<uint32_t> image;   // packed GEMM input
+  std::vector<int32_t> planes;   // padded depthwise input
 };
 
 struct MinMax {
@@ -33,21 +47,15 @@ inline void emit_acc(const OutputStage& s, int64_t n_index, int64_t o, int64_t p
   for (int64_t i = 0; i < n; ++i) dst[i] = acc[i];
 }
 
-inline void min_max(const int64_t* v, int64_t n, int64_t& lo, int64_t& hi) {
-  int64_t l = lo, h = hi;
-  for (int64_t i = 0; i < n; ++i) l = std::min(l, v[i]), h = std::max(h, v[i]);
-  lo = l, hi = h;
-}
-
 // The range check and the fused requant of pixels p0..p0+n of (n_index, o), from the accumulators
 // emit_acc wrote (still in cache: the drivers call it per task, right after the task's tiles).
 inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
   const int64_t base = (n_index * s.O + o) * s.plane + p0;
-  min_max(s.acc_out + base, n, mm.acc_min, mm.acc_max);
+  s.min_max(s.acc_out + base, n, mm.acc_min, mm.acc_max);
   if (s.requant_out == nullptr) return;
   int64_t* y = s.requant_out + base;
   s.requant->apply(static_cast<size_t>(o), s.acc_out + base, y, n);
-  min_max(y, n, mm.y_min, mm.y_max);
+  s.min_max(y, n, mm.y_min, mm.y_max);
 }
 
 }  // namespace qv::integer
