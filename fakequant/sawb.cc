@@ -58,14 +58,15 @@ PactClips pact_weight_clips(const torch::Tensor& w, config::WeightInit init, int
                             double std_factor) {
   if (n_levels < 2) throw InputError("", "", "PACT weights need at least 2 levels, got " + std::to_string(n_levels));
   if (w.numel() == 0 || w.dim() == 0) throw InputError("", "", "PACT clip initialisation of an empty weight tensor");
-  std::vector<int64_t> dims;
-  for (int64_t d = per_channel ? 1 : 0; d < w.dim(); ++d) dims.push_back(d);
   std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
   if (per_channel) shape[0] = w.size(0);
   else shape.assign(1, 1);
 
   torch::NoGradGuard no_grad;
-  const torch::Tensor wd = w.detach();
+  // A 1-d tensor per channel: one element per channel (an empty dimension list would reduce over all).
+  const torch::Tensor wd = per_channel && w.dim() == 1 ? w.detach().reshape({w.size(0), 1}) : w.detach();
+  std::vector<int64_t> dims;
+  for (int64_t d = per_channel ? 1 : 0; d < wd.dim(); ++d) dims.push_back(d);
   torch::Tensor lo, hi;
   switch (init) {
     case config::WeightInit::max:

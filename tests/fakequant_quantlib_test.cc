@@ -96,6 +96,10 @@ TEST(PactWeightClips, MaxIsAlmostSymmetricPerChannelAndPerLayer) {
   EXPECT_EQ(cc.lo.sizes(), (std::vector<int64_t>{2, 1, 1, 1}));
   EXPECT_EQ(values(cc.lo), (std::vector<float>{-10.0f, -13.0f}));
   EXPECT_EQ(values(cc.hi), (std::vector<float>{-10.0f + 15 * (20.0f / 16), -13.0f + 15 * (26.0f / 16)}));
+  // A 1-d tensor per channel: every element its own channel.
+  const PactClips one = pact_weight_clips(torch::tensor({-3.0f, 1.0f}), WeightInit::max, 256, true, 3.0);
+  EXPECT_EQ(one.lo.sizes(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(values(one.lo), (std::vector<float>{-3.0f, -1.0f}));
   // pact_weight_clip: M = -clip_lo at 2^bits levels.
   EXPECT_EQ(values(pact_weight_clip(conv, WeightInit::max, 4, false, 3.0)), (std::vector<float>{13.0f}));
 }
