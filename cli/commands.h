@@ -17,5 +17,6 @@ using Args = std::vector<std::string>;
 int command_run(const Args& args);  // evaluate an integer network with the reference
 int command_ir(const Args& args);   // ir validate | ir synth
 int command_models(const Args& args);  // networks, schemes, shipped configs
+int command_check(const Args& args);   // --model M --config C: the layer-by-layer cross-check
 
 }  // namespace qv::cli

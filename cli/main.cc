@@ -13,7 +13,8 @@
 namespace {
 
 const char* const kUsage =
-    "usage: qverify COMMAND [options]\n"
+    "usage: qverify --model M --config C [options]     the layer-by-layer cross-check (qverify --model x --help)\n"
+    "       qverify COMMAND [options]\n"
     "\n"
     "commands:\n"
     "  run   --ir FILE | --synthetic vgg16|mobilenet_v2   evaluate an integer network with the\n"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const Args args(argv + 2, argv + argc);
   try {
+    if (command.rfind("--", 0) == 0 && command != "--help") return command_check(Args(argv + 1, argv + argc));
     if (command == "run") return command_run(args);
     if (command == "ir") return command_ir(args);
     if (command == "models") return command_models(args);

@@ -4,7 +4,7 @@
 
 namespace qv::fakequant {
 
-void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches) {
+void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm) {
   std::vector<QActImpl*> acts;
   for (const auto& m : net.modules()) {
     if (auto* a = dynamic_cast<QActImpl*>(m.get())) {
@@ -12,12 +12,12 @@ void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches) {
       a->observing = true;
       acts.push_back(a);
     }
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get()); bn && reset_batch_norm) {
       bn->reset_running_stats();
       bn->options.momentum(c10::optional<double>());  // cumulative average over the calibration batches
     }
   }
-  net.train();
+  net.train(reset_batch_norm);  // eval mode keeps the BN statistics as they are
   {
     torch::NoGradGuard no_grad;
     for (const torch::Tensor& b : batches) net.forward(b);

@@ -13,6 +13,7 @@
 
 namespace qv::fakequant {
 
-void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches);
+// reset_batch_norm = false keeps imported BN statistics and calibrates the quantizers only.
+void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm = true);
 
 }  // namespace qv::fakequant

@@ -8,23 +8,27 @@ namespace qv::fakequant {
 
 namespace {
 
+// PACT/TQT weights: symmetric max init, M = max|w| per channel (or tensor), 2^bits levels, half_even.
+std::pair<torch::Tensor, torch::Tensor> pact_weight_clips(const torch::Tensor& w, const WeightQuant& wq) {
+  std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
+  torch::Tensor m;
+  if (wq.per_channel) {
+    shape[0] = w.size(0);
+    m = std::get<0>(torch::abs(w).reshape({w.size(0), -1}).max(1)).reshape(shape).detach();
+  } else {
+    m = torch::abs(w).max().reshape({1}).detach();
+  }
+  m = torch::clamp_min(m, 1e-8);
+  return pact_symmetric_clips(m, int64_t{1} << wq.bits);
+}
+
 torch::Tensor quantize_weight(const torch::Tensor& w, const WeightQuant& wq) {
   switch (wq.kind) {
     case QuantKind::none: return w;
     case QuantKind::brevitas: return brevitas_weight_quant(w, wq.bits, wq.per_channel);
     case QuantKind::pact:
     case QuantKind::tqt: {
-      // Symmetric max init: M = max|w| per channel (or tensor), 2^bits levels, half_even.
-      std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
-      torch::Tensor m;
-      if (wq.per_channel) {
-        shape[0] = w.size(0);
-        m = std::get<0>(torch::abs(w).reshape({w.size(0), -1}).max(1)).reshape(shape).detach();
-      } else {
-        m = torch::abs(w).max().reshape({1}).detach();
-      }
-      m = torch::clamp_min(m, 1e-8);
-      const auto [lo, hi] = pact_symmetric_clips(m, int64_t{1} << wq.bits);
+      const auto [lo, hi] = pact_weight_clips(w, wq);
       return pact_quant(w, lo, hi, int64_t{1} << wq.bits, Rounding::half_even);
     }
   }
@@ -46,6 +50,31 @@ QConv2dImpl::QConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride
   const int64_t fan_in = in / groups * kernel * kernel;
   weight = register_parameter("weight", init_uniform({out, in / groups, kernel, kernel}, fan_in));
   if (has_bias) bias = register_parameter("bias", init_uniform({out}, fan_in));
+}
+
+WeightGrid weight_grid(const torch::Tensor& w_in, const WeightQuant& wq) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w = w_in.to(torch::kFloat32);
+  const int64_t O = w.size(0);
+  switch (wq.kind) {
+    case QuantKind::none: throw std::logic_error("weight_grid: the layer is not quantized");
+    case QuantKind::brevitas: {
+      const double t = std::ldexp(1.0, wq.bits - 1) - 1;
+      const torch::Tensor s = brevitas_weight_scale(w, wq.bits, wq.per_channel);
+      const torch::Tensor q = torch::clamp(torch::round(w / s), -t, t);
+      return {q.to(torch::kInt64), s.reshape({-1})};
+    }
+    case QuantKind::pact:
+    case QuantKind::tqt: {
+      const int64_t n = int64_t{1} << wq.bits;
+      const auto [lo, hi] = pact_weight_clips(w, wq);
+      const torch::Tensor eps = (hi - lo) / static_cast<double>(n - 1);
+      const torch::Tensor clamped = torch::min(torch::max(w, lo), hi + 1e-7);
+      const torch::Tensor q = torch::round((clamped - lo) / eps) - static_cast<double>(n / 2);
+      return {q.to(torch::kInt64), eps.reshape({-1}).expand({wq.per_channel ? O : 1}).contiguous()};
+    }
+  }
+  throw std::logic_error("weight_grid");
 }
 
 torch::Tensor QConv2dImpl::quantized_weight() const { return quantize_weight(weight, wq); }
@@ -88,6 +117,34 @@ torch::Tensor QActImpl::scale() const {
     }
   }
   return torch::ones({1});
+}
+
+ActGrid QActImpl::grid() const {
+  torch::NoGradGuard no_grad;
+  ActGrid g;
+  g.levels = int64_t{1} << aq.bits;
+  const auto n = static_cast<int64_t>(g.levels);
+  switch (aq.kind) {
+    case QuantKind::none: throw std::logic_error("QAct::grid: not quantized");
+    case QuantKind::brevitas:
+      g.brevitas = true;
+      g.scale = brevitas_act_scale(value.to(torch::kFloat32), aq.bits, aq.is_signed);
+      return g;
+    case QuantKind::pact:
+      if (aq.is_signed) std::tie(g.lo, g.hi_plus) = pact_symmetric_clips(clip_hi.to(torch::kFloat32), n);
+      else g.lo = clip_lo.to(torch::kFloat32), g.hi_plus = clip_hi.to(torch::kFloat32);
+      break;
+    case QuantKind::tqt: {
+      const torch::Tensor t = log2_t.to(torch::kFloat32);
+      const torch::Tensor m = torch::pow(2.0, aq.power_of_two ? torch::ceil(t) : t);
+      if (aq.is_signed) std::tie(g.lo, g.hi_plus) = pact_symmetric_clips(m, n);
+      else g.lo = torch::zeros_like(m), g.hi_plus = m;
+      break;
+    }
+  }
+  g.eps = (g.hi_plus - g.lo) / static_cast<double>(n - 1);
+  g.hi_plus = g.hi_plus + 1e-7;
+  return g;
 }
 
 namespace {

@@ -33,6 +33,26 @@ struct ActQuant {
   bool power_of_two = false;                // TQT
 };
 
+// The integer grid a weight quantizer rounds onto: W_q = q * scale (scale per output channel, shape
+// [O], or per tensor, shape [1]), q int64 in [-2^(b-1), 2^(b-1) - 1]. Computed with the quantizer's
+// own float32 operations, so q is the integer its forward rounded to. (PACT/TQT: the forward returns
+// (q + n/2) * eps + clip_lo, which differs from q * eps by the float32 residue of clip_lo + n/2 * eps;
+// integerization, like QuantLib's, takes q * eps.)
+struct WeightGrid {
+  torch::Tensor q, scale;
+};
+WeightGrid weight_grid(const torch::Tensor& w, const WeightQuant& wq);
+
+// The grid of an activation quantizer, as the float32 constants its forward uses:
+//   brevitas  y = clamp(round_half_even(x / scale), qmin, qmax) * scale
+//   pact/tqt  y = R((clamp(x, lo, hi_plus) - lo) / eps) * eps + lo, hi_plus = hi + 1e-7
+struct ActGrid {
+  bool brevitas = false;
+  torch::Tensor scale;              // brevitas
+  torch::Tensor lo, hi_plus, eps;   // pact/tqt
+  int64_t levels = 0;               // 2^bits
+};
+
 // Conv2d (no dilation) with quantized weights; bias optional and unquantized in the float network
 // (Int32 bias quantization happens at integerization).
 class QConv2dImpl : public torch::nn::Module {
@@ -68,6 +88,7 @@ class QActImpl : public torch::nn::Module {
   torch::Tensor quantize(const torch::Tensor& x);  // forward without recording
   // The scale of one LSB of the output (brevitas: from the learned threshold; pact/tqt: eps).
   torch::Tensor scale() const;
+  ActGrid grid() const;  // kind != none
 
   ActFn fn;
   ActQuant aq;

@@ -235,6 +235,7 @@ class Lowering {
     if (std::holds_alternative<RealInput>(v)) {
       b_.input(n.name, std::get<QInput>(g_.nodes.at(n.inputs[0]).op).shape, a.type);
       out_.input_quantizer = n.name;
+      out_.input_act = a;
       record(n.name, a.scale, a.offset, {}, {n.name});
     } else if (const auto* af = std::get_if<Affine>(&v)) {
       b_.requant(n.name, af->ir, exact_requant(af->ir, af->alpha, af->delta, a), a.type);

@@ -47,6 +47,7 @@ struct Lowered {
   std::map<std::string, Grid> grids;  // per quantized IR node
   std::vector<Segment> segments;
   std::string input_quantizer;         // the graph act node that quantizes the real input
+  QAct input_act;                      // its grid: the harness quantizes the real input with it
   // The output: logits = alpha[c] * acc + delta[c] of the IR output (a linear accumulator), or the
   // Hadamard projection, whose real logits are a positive multiple of the integers (argmax only).
   enum class OutputKind { affine, hadamard, quantized } output_kind = OutputKind::quantized;

@@ -101,7 +101,8 @@ struct QuantConfig {
   WeightQuant conv_weight, depthwise_weight, linear_weight, first_layer_weight;
   ActQuant activation;               // after conv + BN (ReLU / ReLU6)
   ActQuant signed_activation{.is_signed = true};  // identity quantizers: residual adds, harmonization
-  ActQuant input{.clip_init = ClipInit::const_value, .init_value = 1.0, .learn_clip = false};  // the network input grid
+  // The network input grid: signed, since normalized images are; calibration sets the range from data.
+  ActQuant input{.is_signed = true, .clip_init = ClipInit::const_value, .init_value = 2.64, .learn_clip = false};
   std::vector<LayerRule> overrides;  // applied in order after the defaults; later rules win
 
   struct Harmonize {

@@ -230,9 +230,11 @@ QuantConfig parse_brevitas_ini(const std::string& text, const std::string& path)
                           .power_of_two = false, .granularity = Granularity::per_tensor};
   c.signed_activation = c.activation;
   c.signed_activation.is_signed = true;
-  // Pixels p / 255 on an unsigned 8-bit grid; the normalisation of [PREPROCESS] folds into the first layer.
-  c.input = ActQuant{.bits = 8, .is_signed = false, .rounding = Rounding::half_even, .clip_init = ClipInit::const_value,
-                     .init_value = 1.0, .learn_clip = false};
+  // The normalised input ([PREPROCESS] mean/std) on a signed 8-bit grid whose range calibration sets.
+  // (Brevitas deploys p / 255 and folds the normalisation into the unpadded first conv; qverify does
+  // not implement that fold yet, docs/integerization.md.)
+  c.input = ActQuant{.bits = 8, .is_signed = true, .rounding = Rounding::half_even, .clip_init = ClipInit::const_value,
+                     .init_value = 2.64, .learn_clip = false};
   c.avgpool_bits = *bit_width;
   c.avgpool_rounding = round_avg_pool ? Rounding::half_even : Rounding::floor;
   const std::vector<LayerKind> act = {LayerKind::activation};
