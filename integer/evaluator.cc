@@ -70,12 +70,13 @@ IntTensor reference_op(const Node& node, const std::vector<const IntTensor*>& in
 }
 
 // A requant node on its own: the prepared stage over every (n, c) run.
-IntTensor run_requant(const FusedRequant& rq, const RequantOp& op, const IntTensor& in, IntType type, ThreadPool& pool) {
+IntTensor run_requant(const FusedRequant& rq, const RequantOp& op, const IntTensor& in, IntType type, ThreadPool& pool,
+                      std::vector<int64_t>* recycled) {
   if (in.rank() < 2) throw std::invalid_argument("requant input needs a channel axis");
   const int64_t N = in.dim(0), C = in.dim(1), inner = in.numel() / std::max<int64_t>(N * C, 1);
   if (op.requant.channels() != static_cast<size_t>(C))
     throw std::invalid_argument("requant has " + std::to_string(op.requant.channels()) + " channels, input has " + std::to_string(C));
-  IntTensor out = new_tensor(in.shape, type, in.layout.c_str());
+  IntTensor out = new_tensor(in.shape, type, in.layout.c_str(), recycled);
   pool.run(N * C, [&](int64_t nc) {
     rq.apply(static_cast<size_t>(nc % C), in.data.data() + nc * inner, out.data.data() + nc * inner, inner);
   });
@@ -84,7 +85,7 @@ IntTensor run_requant(const FusedRequant& rq, const RequantOp& op, const IntTens
 
 }  // namespace
 
-Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
+Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace recycled) {
   const Network& network = plan.network();
   ThreadPool pool(plan.threads());
   Workspace workspace;
@@ -94,6 +95,10 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
   size_t next_input = 0;
   IntTensor fused_value;  // the requant tensor computed by the previous node's output stage
   MinMax fused_range;
+  auto storage = [&](size_t node_index) -> std::vector<int64_t>* {
+    if (node_index >= recycled.size() || recycled[node_index].node != network.nodes[node_index].name) return nullptr;
+    return &recycled[node_index].value.data;
+  };
   for (size_t i = 0; i < network.nodes.size(); ++i) {
     const Node& node = network.nodes[i];
     const NodePlan& np = plan.nodes()[i];
@@ -122,7 +127,7 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
             if (shape != node.output.shape)
               throw InputError("", where(node), "shape " + qv::to_string(shape) + " differs from the declared " + qv::to_string(node.output.shape));
             const char* layout = conv ? "NCHW" : "NC";
-            value = new_tensor(shape, node.output.type, layout);
+            value = new_tensor(shape, node.output.type, layout, storage(i));
             OutputStage stage;
             stage.acc_out = value.data.data();
             stage.O = shape[1];
@@ -130,7 +135,7 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
             stage.min_max = min_max_for(plan.isa());
             if (np.fuses_next) {
               const Node& next = network.nodes[i + 1];
-              fused_value = new_tensor(shape, next.output.type, layout);
+              fused_value = new_tensor(shape, next.output.type, layout, storage(i + 1));
               stage.requant_out = fused_value.data.data();
               stage.requant = plan.nodes()[i + 1].requant.get();
             }
@@ -146,8 +151,13 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs) {
             check_known_range(node, value, fused_range.y_min, fused_range.y_max);
             break;
           }
+          case NodeKernel::add_requant:
+            path_counters().add(Path::add_requant);
+            value = run_add_requant(*np.add_requant, in, node.output.type, pool, storage(i));
+            check_value(node, value);
+            break;
           case NodeKernel::requant:
-            value = run_requant(*np.requant, std::get<RequantOp>(node.op), *in.at(0), node.output.type, pool);
+            value = run_requant(*np.requant, std::get<RequantOp>(node.op), *in.at(0), node.output.type, pool, storage(i));
             check_value(node, value);
             break;
           default:

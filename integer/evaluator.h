@@ -15,7 +15,9 @@
 
 namespace qv::integer {
 
-Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs);
+// `recycled`: optionally, an earlier trace of the same plan, whose storage is reused (its values are
+// overwritten); saves allocating, zero-filling and page-faulting the whole trace again.
+Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace recycled = {});
 Trace evaluate_optimized(const Network& network, const std::vector<IntTensor>& inputs, const Options& options = {});
 
 }  // namespace qv::integer

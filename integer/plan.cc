@@ -234,6 +234,24 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
         np.description = "requant stage";
         break;
       }
+      case OpKind::add_requant: {
+        const auto& op = std::get<AddRequantOp>(node.op);
+        if (op.branches.size() != node.inputs.size()) {
+          np.kernel = NodeKernel::reference;  // the reference reports the mismatch
+          np.description = "reference";
+          break;
+        }
+        np.add_requant = std::make_unique<AddRequantLayer>();
+        for (size_t b = 0; b < op.branches.size(); ++b) {
+          const Node* in = network.find(node.inputs[b]);
+          if (in == nullptr) throw std::invalid_argument("node '" + node.name + "': unknown input '" + node.inputs[b] + "'");
+          np.add_requant->branches.push_back(
+              std::make_unique<FusedRequant>(op.branches[b], in->output.type.min(), in->output.type.max(), isa_));
+        }
+        np.kernel = NodeKernel::add_requant;
+        np.description = "add_requant stages";
+        break;
+      }
       default: np.kernel = NodeKernel::reference; np.description = "reference"; break;
     }
   }

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "integer/add_requant.h"
 #include "integer/gemm_kernel.h"
 #include "integer/isa.h"
 #include "integer/requant_stage.h"
@@ -64,13 +65,14 @@ struct DepthwiseLayer {
   std::vector<int64_t> bias;     // [O]
 };
 
-enum class NodeKernel { input, gemm, depthwise, requant, reference, fused };
+enum class NodeKernel { input, gemm, depthwise, requant, add_requant, reference, fused };
 
 struct NodePlan {
   NodeKernel kernel = NodeKernel::reference;
   std::unique_ptr<GemmLayer> gemm;
   std::unique_ptr<DepthwiseLayer> depthwise;
   std::unique_ptr<FusedRequant> requant;  // a requant node's stage (kernel requant or fused)
+  std::unique_ptr<AddRequantLayer> add_requant;
   bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)
 };

@@ -29,6 +29,7 @@ class FusedRequant {
 
   // y[i] = requant_ref(rq, channel, acc[i]) for i in [0, n).
   void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n) const;
+  size_t channels() const { return channels_.size(); }
   int64_t apply_one(size_t channel, int64_t acc) const {
     int64_t y;
     apply(channel, &acc, &y, 1);

@@ -4,12 +4,16 @@
 
 namespace qv::integer {
 
-IntTensor new_tensor(const Shape& shape, IntType type, const char* layout) {
+IntTensor new_tensor(const Shape& shape, IntType type, const char* layout, std::vector<int64_t>* recycled) {
   IntTensor t;
   t.shape = shape;
   t.type = type;
   t.layout = layout;
   const size_t n = static_cast<size_t>(element_count(shape));
+  if (recycled != nullptr && recycled->size() == n) {
+    t.data = std::move(*recycled);
+    return t;
+  }
   t.data.reserve(n);
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data.data()), end = begin + n * sizeof(int64_t);

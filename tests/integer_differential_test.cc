@@ -395,6 +395,11 @@ void expect_network_identical(const Network& net, uint64_t input_seed, const std
     const Trace actual = integer::evaluate_optimized(net, in, {.threads = threads, .isa = isa});
     EXPECT_EQ(first_difference(expected, actual), "") << net.name << " on " << isa << ", " << threads << " threads";
   }
+  // Recycling the storage of a trace of other inputs: every element must be overwritten.
+  const integer::Plan plan(net, {.threads = 2, .isa = isa});
+  Trace other = integer::evaluate(plan, synthetic_inputs(net, input_seed + 1));
+  const Trace recycled = integer::evaluate(plan, in, std::move(other));
+  EXPECT_EQ(first_difference(expected, recycled), "") << net.name << " on " << isa << ", recycled trace";
 }
 
 TEST_P(IntegerTier, SyntheticMobileNetV2IsIdentical) {
@@ -498,7 +503,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::other_reference};
+                                Path::add_requant, Path::other_reference};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;

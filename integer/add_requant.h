@@ -1,0 +1,22 @@
+// add_requant: y = clamp(sum_i requant_i(x_i)) to the output type (QuantLab PACTIntegerAdd), each branch
+// through its own FusedRequant (planned from the declared type of the branch's input), the sum in
+// __int128 as in the reference (each term is an int64), one (n, c) run at a time on the pool.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "integer/requant_stage.h"
+#include "integer/thread_pool.h"
+#include "ir/tensor.h"
+
+namespace qv::integer {
+
+struct AddRequantLayer {
+  std::vector<std::unique_ptr<FusedRequant>> branches;
+};
+
+IntTensor run_add_requant(const AddRequantLayer& layer, const std::vector<const IntTensor*>& inputs, IntType out_type,
+                          ThreadPool& pool, std::vector<int64_t>* recycled = nullptr);
+
+}  // namespace qv::integer
