@@ -2,6 +2,8 @@
 
 #include "integer/tensor_alloc.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
@@ -54,6 +56,44 @@ __attribute__((target("avx2"))) void plane_avx2_64(const PlaneArgs& a) { plane_a
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_32(const PlaneArgs& a) { plane_any<int32_t>(a); }
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_64(const PlaneArgs& a) { plane_any<int64_t>(a); }
 
+// AVX-512, int32 accumulators, stride 1 or 2 along the row: 16 outputs of a row stay in one register
+// across all taps and go out once, widened to int64 with the bias added, straight into the output plane.
+// Loads are masked to the pixels a row needs (a masked-off lane never touches memory); stride 2 takes
+// the even lanes of two loads (vpermt2d).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_direct(const PlaneArgs& a, int64_t bias, int64_t* dst) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i vbias = _mm512_set1_epi64(bias);
+  const int taps = static_cast<int>(a.KH * a.KW);
+  for (int64_t y = 0; y < a.OH; ++y) {
+    for (int64_t x0 = 0; x0 < a.OW; x0 += 16) {
+      const int n = static_cast<int>(std::min<int64_t>(16, a.OW - x0));
+      const __mmask16 out_mask = static_cast<__mmask16>((1u << n) - 1);
+      // stride 2: elements 0 .. 2(n-1) of the window row, split over two 16-lane loads.
+      const int span = a.stride_w == 1 ? n : 2 * (n - 1) + 1;
+      const __mmask16 lo_mask = static_cast<__mmask16>(span >= 16 ? 0xFFFFu : (1u << span) - 1);
+      const __mmask16 hi_mask = static_cast<__mmask16>(span <= 16 ? 0u : (1u << (span - 16)) - 1);
+      __m512i acc = _mm512_setzero_si512();
+      for (int t = 0; t < taps; ++t) {
+        const int64_t ky = t / a.KW, kx = t % a.KW;
+        const int32_t* in = a.plane + (y * a.stride_h + ky * a.dilation_h) * a.PW + kx * a.dilation_w + x0 * a.stride_w;
+        __m512i v;
+        if (a.stride_w == 1) {
+          v = _mm512_maskz_loadu_epi32(lo_mask, in);
+        } else {
+          v = _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi32(lo_mask, in), evens, _mm512_maskz_loadu_epi32(hi_mask, in + 16));
+        }
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(v, _mm512_set1_epi32(a.weight[t])));
+      }
+      // maskz forms: GCC 12's unmasked ones trip -Wmaybe-uninitialized.
+      const __m512i lo = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, acc, 0)), vbias);
+      const __m512i hi = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, acc, 1)), vbias);
+      int64_t* d = dst + y * a.OW + x0;
+      _mm512_mask_storeu_epi64(d, static_cast<__mmask8>(out_mask & 0xFF), lo);
+      _mm512_mask_storeu_epi64(d + 8, static_cast<__mmask8>(out_mask >> 8), hi);
+    }
+  }
+}
+
 }  // namespace
 
 MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
@@ -66,6 +106,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     case Isa::avx2: plane_fn = L.acc32 ? plane_avx2_32 : plane_avx2_64, tier = Path::depthwise_avx2; break;
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
+  const bool direct = isa == Isa::avx512vnni && L.acc32 && (L.stride_w == 1 || L.stride_w == 2);
   // Padded int32 planes, one per (n, c).
   int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
   pool.run(N * L.C, [&](int64_t nc) {
@@ -82,16 +123,21 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
   pool.run(N * L.O, [&](int64_t no) {
     const int64_t n = no / L.O, o = no % L.O, c = o / m;
     int64_t* dst = out.acc_out + no * P;  // (n, o) plane of the NCHW output
-    thread_local std::vector<int32_t> acc32;
-    if (L.acc32) acc32.resize(static_cast<size_t>(P));
-    PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
-                L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, L.acc32 ? static_cast<void*>(acc32.data()) : dst};
-    plane_fn(a);
     const int64_t bias = L.bias[static_cast<size_t>(o)];
-    if (L.acc32)
+    PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
+                L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, dst};
+    if (direct) {
+      plane_avx512_direct(a, bias, dst);
+    } else if (L.acc32) {
+      thread_local std::vector<int32_t> acc32;
+      acc32.resize(static_cast<size_t>(P));
+      a.acc = acc32.data();
+      plane_fn(a);
       for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
-    else
+    } else {
+      plane_fn(a);
       for (int64_t p = 0; p < P; ++p) dst[p] += bias;
+    }
     MinMax mm;
     finish_run(out, n, o, 0, P, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
