@@ -116,14 +116,23 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
         const int64_t o = g * L.Og + sb * NV * 16 + c;
         const int64_t add = L.out_add[static_cast<size_t>(o)];
         int64_t* dst = out.acc_out + (n * out.O + o) * out.plane + p0;
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
         if (chunked) {
-          for (int64_t i = 0; i < mr; ++i) dst[i] = tile64[i * row + c] + add;
+          for (int64_t i = 0; i < mr; ++i) {
+            dst[i] = tile64[i * row + c] + add;
+            lo = std::min(lo, tile64[i * row + c]), hi = std::max(hi, tile64[i * row + c]);
+          }
         } else {
-          for (int64_t i = 0; i < mr; ++i) dst[i] = static_cast<int64_t>(tile32[i * row + c]) + add;
+          for (int64_t i = 0; i < mr; ++i) {
+            const int32_t v = tile32[i * row + c];
+            dst[i] = static_cast<int64_t>(v) + add;
+            lo = std::min<int64_t>(lo, v), hi = std::max<int64_t>(hi, v);
+          }
         }
+        mm.acc_min = std::min(mm.acc_min, lo + add), mm.acc_max = std::max(mm.acc_max, hi + add);
       }
     }
-    // Range check and fused requant over the task's pixel range, channel by channel (contiguous runs).
+    // The fused requant over the task's pixel range, channel by channel (contiguous runs).
     const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR);
     for (int64_t ol = sb * NV * 16; ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol)
       finish_run(out, n, g * L.Og + ol, p_begin, p_end - p_begin, mm);

@@ -64,6 +64,8 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i vbias = _mm512_set1_epi64(bias);
   const int taps = static_cast<int>(a.KH * a.KW);
+  int64_t offset[64];  // taps <= 64: the caller checks
+  for (int t = 0; t < taps; ++t) offset[t] = (t / a.KW) * a.dilation_h * a.PW + (t % a.KW) * a.dilation_w;
   for (int64_t y = 0; y < a.OH; ++y) {
     for (int64_t x0 = 0; x0 < a.OW; x0 += 16) {
       const int n = static_cast<int>(std::min<int64_t>(16, a.OW - x0));
@@ -74,8 +76,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
       const __mmask16 hi_mask = static_cast<__mmask16>(span <= 16 ? 0u : (1u << (span - 16)) - 1);
       __m512i acc = _mm512_setzero_si512();
       for (int t = 0; t < taps; ++t) {
-        const int64_t ky = t / a.KW, kx = t % a.KW;
-        const int32_t* in = a.plane + (y * a.stride_h + ky * a.dilation_h) * a.PW + kx * a.dilation_w + x0 * a.stride_w;
+        const int32_t* in = a.plane + y * a.stride_h * a.PW + offset[t] + x0 * a.stride_w;
         __m512i v;
         if (a.stride_w == 1) {
           v = _mm512_maskz_loadu_epi32(lo_mask, in);
@@ -106,7 +107,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     case Isa::avx2: plane_fn = L.acc32 ? plane_avx2_32 : plane_avx2_64, tier = Path::depthwise_avx2; break;
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
-  const bool direct = isa == Isa::avx512vnni && L.acc32 && (L.stride_w == 1 || L.stride_w == 2);
+  const bool direct = isa == Isa::avx512vnni && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
   // Padded int32 planes, one per (n, c).
   int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
   pool.run(N * L.C, [&](int64_t nc) {
@@ -139,6 +140,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
       for (int64_t p = 0; p < P; ++p) dst[p] += bias;
     }
     MinMax mm;
+    out.min_max(dst, P, mm.acc_min, mm.acc_max);
     finish_run(out, n, o, 0, P, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);

@@ -47,15 +47,12 @@ inline void emit_acc(const OutputStage& s, int64_t n_index, int64_t o, int64_t p
   for (int64_t i = 0; i < n; ++i) dst[i] = acc[i];
 }
 
-// The range check and the fused requant of pixels p0..p0+n of (n_index, o), from the accumulators
-// emit_acc wrote (still in cache: the drivers call it per task, right after the task's tiles).
+// The fused requant of pixels p0..p0+n of (n_index, o), from the accumulators the kernel wrote (still
+// in cache: the drivers call it per task, right after the task's tiles), widening the output range.
 inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
-  const int64_t base = (n_index * s.O + o) * s.plane + p0;
-  s.min_max(s.acc_out + base, n, mm.acc_min, mm.acc_max);
   if (s.requant_out == nullptr) return;
-  int64_t* y = s.requant_out + base;
-  s.requant->apply(static_cast<size_t>(o), s.acc_out + base, y, n);
-  s.min_max(y, n, mm.y_min, mm.y_max);
+  const int64_t base = (n_index * s.O + o) * s.plane + p0;
+  s.requant->apply(static_cast<size_t>(o), s.acc_out + base, s.requant_out + base, n, mm.y_min, mm.y_max);
 }
 
 }  // namespace qv::integer

@@ -42,13 +42,22 @@ inline __attribute__((always_inline)) void shift_body(int64_t mul, int64_t add, 
   }
 }
 
-using ShiftRun = void (*)(int64_t, int64_t, int, int64_t, int64_t, const int64_t*, int64_t*, int64_t);  // FusedRequant::ShiftRun
+using ShiftRun = void (*)(int64_t, int64_t, int, int64_t, int64_t, const int64_t*, int64_t*, int64_t, int64_t*);  // FusedRequant::ShiftRun
+
+// y_range (may be null): {min, max} widened to cover y[0..n).
+inline void widen(const int64_t* y, int64_t n, int64_t* y_range) {
+  if (y_range == nullptr) return;
+  int64_t lo = y_range[0], hi = y_range[1];
+  for (int64_t i = 0; i < n; ++i) lo = std::min(lo, y[i]), hi = std::max(hi, y[i]);
+  y_range[0] = lo, y_range[1] = hi;
+}
 
 #define QV_SHIFT_TIER(suffix, attr)                                                                                  \
   template <Rounding R>                                                                                            \
   attr void shift_##suffix(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, \
-                           int64_t n) {                                                                            \
+                           int64_t n, int64_t* y_range) {                                                          \
     shift_body<R>(mul, add, shift, lo, hi, acc, y, n);                                                              \
+    widen(y, n, y_range);                                                                                          \
   }                                                                                                                \
   ShiftRun shift_run_##suffix(Rounding r) {                                                                        \
     switch (r) {                                                                                                   \
@@ -72,15 +81,16 @@ QV_SHIFT_TIER(avx2, __attribute__((target("avx2"))))
 #define QV_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 template <Rounding R>
 QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y,
-                                   int64_t n) {
+                                   int64_t n, int64_t* y_range) {
   int64_t i = 0;
-  if (shift > 0) {
+  if (shift > 0 && n >= 8) {
     const __m512i vmul = _mm512_set1_epi64(mul), vadd = _mm512_set1_epi64(add), vlo = _mm512_set1_epi64(lo),
                   vhi = _mm512_set1_epi64(hi), vmask = _mm512_set1_epi64((int64_t{1} << shift) - 1),
                   vhalf = _mm512_set1_epi64(int64_t{1} << (shift - 1)), one = _mm512_set1_epi64(1),
                   zero = _mm512_setzero_si512();
     const __m128i count = _mm_cvtsi32_si128(shift);
     const __mmask8 all = 0xFF;  // maskz forms: GCC 12's unmasked ones trip -Wmaybe-uninitialized
+    __m512i ymin = _mm512_set1_epi64(INT64_MAX), ymax = _mm512_set1_epi64(INT64_MIN);
     for (; i + 8 <= n; i += 8) {
       const __m512i num = _mm512_add_epi64(_mm512_maskz_mullo_epi64(all, vmul, _mm512_loadu_si512(acc + i)), vadd);
       const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
@@ -94,10 +104,18 @@ QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t 
       if constexpr (R == Rounding::half_away)
         inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_cmpge_epi64_mask(q, zero));
       const __m512i v = _mm512_mask_add_epi64(q, inc, q, one);
-      _mm512_storeu_si512(y + i, _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi));
+      const __m512i out = _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi);
+      _mm512_storeu_si512(y + i, out);
+      ymin = _mm512_maskz_min_epi64(all, ymin, out), ymax = _mm512_maskz_max_epi64(all, ymax, out);
+    }
+    if (y_range != nullptr) {
+      alignas(64) int64_t mins[8], maxs[8];
+      _mm512_store_si512(mins, ymin), _mm512_store_si512(maxs, ymax);
+      for (int j = 0; j < 8; ++j) y_range[0] = std::min(y_range[0], mins[j]), y_range[1] = std::max(y_range[1], maxs[j]);
     }
   }
   shift_body<R>(mul, add, shift, lo, hi, acc + i, y + i, n - i);
+  widen(y + i, n - i, y_range);
 }
 
 ShiftRun shift_run_avx512(Rounding r) {
@@ -219,13 +237,25 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
   }
 }
 
+void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const {
+  const Channel& ch = channels_[o];
+  int64_t range[2] = {y_lo, y_hi};
+  if (ch.route == Route::exact_shift || ch.route == Route::mul_add_shift_int64) {
+    shift_(ch.mul, ch.add, ch.shift, rq_->lo, rq_->hi, acc, y, n, range);
+  } else {
+    apply(o, acc, y, n);
+    widen(y, n, range);
+  }
+  y_lo = range[0], y_hi = range[1];
+}
+
 void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) const {
   const Channel& ch = channels_[o];
   const int64_t lo = rq_->lo, hi = rq_->hi;
   switch (ch.route) {
     case Route::exact_shift:
     case Route::mul_add_shift_int64:
-      return shift_(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n);
+      return shift_(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n, nullptr);
     case Route::mul_add_shift_int128:
       for (int64_t i = 0; i < n; ++i) {
         const __int128 v = (static_cast<__int128>(acc[i]) * ch.mul + ch.add) >> ch.shift;

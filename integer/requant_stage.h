@@ -29,6 +29,8 @@ class FusedRequant {
 
   // y[i] = requant_ref(rq, channel, acc[i]) for i in [0, n).
   void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n) const;
+  // The same, also widening [y_lo, y_hi] to cover every y[i] (fused into the vector loop where there is one).
+  void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const;
   size_t channels() const { return channels_.size(); }
   int64_t apply_one(size_t channel, int64_t acc) const {
     int64_t y;
@@ -45,7 +47,8 @@ class FusedRequant {
   };
   const Requant* rq_;
   // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.
-  using ShiftRun = void (*)(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n);
+  using ShiftRun = void (*)(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n,
+                            int64_t* y_range);
   ShiftRun shift_ = nullptr;
   std::vector<Channel> channels_;
 };
