@@ -133,6 +133,7 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace rec
             stage.O = shape[1];
             stage.plane = conv ? shape[2] * shape[3] : 1;
             stage.min_max = min_max_for(plan.isa());
+            stage.acc_lo = node.output.type.min(), stage.acc_hi = node.output.type.max();
             if (np.fuses_next) {
               const Node& next = network.nodes[i + 1];
               fused_value = new_tensor(shape, next.output.type, layout, storage(i + 1));

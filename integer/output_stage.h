@@ -24,6 +24,7 @@ struct OutputStage {
   const FusedRequant* requant = nullptr;
   int64_t plane = 1;                     // elements per (n, o) plane: OH*OW (1 for linear)
   int64_t O = 0;
+  int64_t acc_lo = INT64_MIN, acc_hi = INT64_MAX;  // the accumulator's declared type: the requant stage's proofs assume it
   MinMaxFn min_max = min_max_for(Isa::scalar);
 };
 
@@ -49,8 +50,11 @@ inline void emit_acc(const OutputStage& s, int64_t n_index, int64_t o, int64_t p
 
 // The fused requant of pixels p0..p0+n of (n_index, o), from the accumulators the kernel wrote (still
 // in cache: the drivers call it per task, right after the task's tiles), widening the output range.
+// Nothing is computed once an accumulator has left its declared type: the evaluator then reports the
+// conv/linear node exactly as the reference does, and FusedRequant's overflow proofs (made for that
+// type) are never applied outside it.
 inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
-  if (s.requant_out == nullptr) return;
+  if (s.requant_out == nullptr || mm.acc_min < s.acc_lo || mm.acc_max > s.acc_hi) return;
   const int64_t base = (n_index * s.O + o) * s.plane + p0;
   s.requant->apply(static_cast<size_t>(o), s.acc_out + base, s.requant_out + base, n, mm.y_min, mm.y_max);
 }

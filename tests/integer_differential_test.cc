@@ -558,5 +558,39 @@ TEST(IntegerErrors, InputOutsideItsTypeIsTheReferenceError) {
   EXPECT_EQ(optimized_message, reference_message);
 }
 
+// A conv whose declared accumulator type is too narrow (a hand-made network that skipped validation):
+// the same InputError as the reference, naming the conv, and the fused requant is never applied to the
+// out-of-type accumulators.
+TEST(IntegerErrors, AccumulatorOutsideItsDeclaredTypeIsTheReferenceError) {
+  for (const Isa isa : kTiers) {
+    if (!integer::cpu_supports(isa)) continue;
+    std::mt19937_64 rng(5);
+    Conv2dOp op;
+    op.weight = random_tensor({20, 8, 3, 3}, IntType{8, true}, "OIHW", rng);
+    Network net;
+    net.nodes.push_back(Node{"x", {}, ValueInfo{{1, 8, 9, 9}, IntType{8, false}, {}}, InputOp{}});
+    net.nodes.push_back(Node{"conv", {"x"}, ValueInfo{{1, 20, 7, 7}, IntType{6, true}, {}}, op});
+    ExactRequant f;
+    // 2^57 * acc fits int64 for the declared int6 range (the shift route is proven) but not for the real accumulators.
+    for (int o = 0; o < 20; ++o) f.alpha.push_back(Rational(BigInt(1) << 57)), f.delta.push_back(Rational(0));
+    net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{{1, 20, 7, 7}, IntType{8, true}, {}}, RequantOp{Requant{f, -128, 127}}});
+    net.output = "rq";
+    const std::vector<IntTensor> in = {random_tensor({1, 8, 9, 9}, IntType{8, false}, "NCHW", rng)};
+    std::string reference_message, optimized_message;
+    try {
+      evaluate_reference(net, in);
+    } catch (const InputError& e) {
+      reference_message = e.what();
+    }
+    try {
+      integer::evaluate_optimized(net, in, {.threads = 2, .isa = std::string(to_string(isa))});
+    } catch (const InputError& e) {
+      optimized_message = e.what();
+    }
+    EXPECT_NE(reference_message.find("'conv'"), std::string::npos) << reference_message;
+    EXPECT_EQ(optimized_message, reference_message) << to_string(isa);
+  }
+}
+
 }  // namespace
 }  // namespace qv
