@@ -3,6 +3,7 @@
 #include "integer/tensor_alloc.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -32,24 +33,30 @@ const uint32_t* pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, T
       uint32_t* row = image + r * row_granules;
       const int64_t iy = py - L.pad_top;
       const bool pad_row = iy < 0 || iy >= L.H;
-      if (!pad_row) std::fill(row + L.pad_left * L.cq, row + (L.pad_left + L.W) * L.cq, 0u);
       for (int64_t px = 0; px < L.PW; ++px) {
         const int64_t ix = px - L.pad_left;
         if (pad_row || ix < 0 || ix >= L.W) std::copy(pad.begin(), pad.end(), row + px * L.cq);
       }
       if (pad_row) continue;
-      uint32_t* inner = row + L.pad_left * L.cq;
-      for (int64_t c = 0; c < L.Cg; ++c) {
-        const int64_t* src = in.data.data() + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
-        uint32_t* dst = inner + c / L.granule;
-        const int lane = static_cast<int>(c % L.granule);
-        if (L.granule == 4) {
-          for (int64_t x = 0; x < L.W; ++x)
-            dst[x * L.cq] |= static_cast<uint32_t>(static_cast<uint8_t>(src[x] - L.act_offset)) << (8 * lane);
-        } else {
-          for (int64_t x = 0; x < L.W; ++x)
-            dst[x * L.cq] |= static_cast<uint32_t>(static_cast<uint16_t>(src[x] - L.act_offset)) << (16 * lane);
+      // Interior: each lane written once as a byte (Q8) or two bytes (Q16), blocks of 16 pixels so that
+      // the channel planes read and the granule rows written stay in L1. Lanes past Cg are zero.
+      unsigned char* bytes = reinterpret_cast<unsigned char*>(row + L.pad_left * L.cq);
+      const int64_t pixel_bytes = L.cq * 4, lanes = L.cq * L.granule;
+      for (int64_t x0 = 0; x0 < L.W; x0 += 16) {
+        const int64_t x1 = std::min(L.W, x0 + 16);
+        for (int64_t c = 0; c < L.Cg; ++c) {
+          const int64_t* src = in.data.data() + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
+          if (L.granule == 4) {
+            for (int64_t x = x0; x < x1; ++x) bytes[x * pixel_bytes + c] = static_cast<unsigned char>(src[x] - L.act_offset);
+          } else {
+            for (int64_t x = x0; x < x1; ++x) {
+              const uint16_t v = static_cast<uint16_t>(src[x] - L.act_offset);
+              std::memcpy(bytes + x * pixel_bytes + 2 * c, &v, 2);
+            }
+          }
         }
+        for (int64_t c = L.Cg; c < lanes; ++c)
+          for (int64_t x = x0; x < x1; ++x) std::memset(bytes + x * pixel_bytes + c * (4 / L.granule), 0, static_cast<size_t>(4 / L.granule));
       }
     }
   });

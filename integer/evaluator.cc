@@ -6,6 +6,7 @@
 
 #include "integer/conv_gemm.h"
 #include "integer/depthwise.h"
+#include "integer/max_pool2d.h"
 #include "integer/path_counters.h"
 #include "integer/tensor_alloc.h"
 #include "integer/thread_pool.h"
@@ -150,6 +151,13 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace rec
             path_counters().add(Path::requant_fused);
             value = std::move(fused_value);
             check_known_range(node, value, fused_range.y_min, fused_range.y_max);
+            break;
+          }
+          case NodeKernel::max_pool2d: {
+            path_counters().add(Path::max_pool2d);
+            if (in.size() != 1) throw std::invalid_argument("expects 1 input, has " + std::to_string(in.size()));
+            value = run_max_pool2d(std::get<MaxPool2dOp>(node.op), *in[0], node.output.type, pool, storage(i));
+            check_value(node, value);
             break;
           }
           case NodeKernel::add_requant:

@@ -34,6 +34,7 @@ namespace qv::integer {
   X(requant_fixed_point_single)                                                                           \
   X(requant_fixed_point_double)                                                                           \
   X(requant_ref)             /* a form whose fixed-width preconditions are not proven: requant_ref */     \
+  X(max_pool2d)                                                                                           \
   X(add_requant)             /* per-branch requant stages, __int128 sum, clamp */                       \
   X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */
 

@@ -252,6 +252,7 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
         np.description = "add_requant stages";
         break;
       }
+      case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;
       default: np.kernel = NodeKernel::reference; np.description = "reference"; break;
     }
   }

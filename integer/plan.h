@@ -65,7 +65,7 @@ struct DepthwiseLayer {
   std::vector<int64_t> bias;     // [O]
 };
 
-enum class NodeKernel { input, gemm, depthwise, requant, add_requant, reference, fused };
+enum class NodeKernel { input, gemm, depthwise, requant, add_requant, max_pool2d, reference, fused };
 
 struct NodePlan {
   NodeKernel kernel = NodeKernel::reference;

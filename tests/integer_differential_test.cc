@@ -303,6 +303,29 @@ TEST_P(IntegerTier, RandomLinearEqualsReference) {
   }));
 }
 
+TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("max_pool2d on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    MaxPool2dOp op;
+    op.kernel_h = *rc::gen::inRange(1, 4), op.kernel_w = *rc::gen::inRange(1, 4);
+    op.stride_h = *rc::gen::inRange(1, 4), op.stride_w = *rc::gen::inRange(1, 4);
+    op.pad_top = *rc::gen::inRange(0, op.kernel_h), op.pad_bottom = *rc::gen::inRange(0, op.kernel_h);
+    op.pad_left = *rc::gen::inRange(0, op.kernel_w), op.pad_right = *rc::gen::inRange(0, op.kernel_w);
+    if (*rc::gen::arbitrary<bool>()) op = MaxPool2dOp{};  // the 2x2 stride-2 row kernel
+    const IntType t = *gen_type(2, 64);
+    const int64_t H = std::max<int64_t>(op.kernel_h, *gen_spatial()), W = std::max<int64_t>(op.kernel_w, *gen_spatial());
+    IntTensor input = random_tensor({*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), H, W}, t, "NCHW", rng);
+    LayerCase k;
+    k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, t, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"pool", {"x"}, ValueInfo{reference::max_pool2d_output_shape(op, input.shape), t, {}}, op});
+    k.net.output = "pool";
+    k.summary = "max_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " on " + to_string(input.shape);
+    k.inputs.push_back(std::move(input));
+    check_identical(k, tier, *rc::gen::inRange(1, 4));
+  }));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Extreme values: every input and weight at its largest magnitude.
 
@@ -498,12 +521,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     run(make_linear_case(std::move(op), filled({1, 2000}, IntType{8, false}, "NC", 255), false));
   }
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
+  expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
 
   std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::add_requant, Path::other_reference};
+                                Path::add_requant, Path::max_pool2d, Path::other_reference};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;

@@ -1,0 +1,15 @@
+// max_pool2d: the reference's definition (the window clipped to the input: padding never wins) on the
+// pool, into recycled storage; the VGG case (2x2, stride 2, no padding) as a branch-free row kernel.
+#pragma once
+
+#include <vector>
+
+#include "integer/thread_pool.h"
+#include "ir/network.h"
+
+namespace qv::integer {
+
+IntTensor run_max_pool2d(const MaxPool2dOp& op, const IntTensor& input, IntType out_type, ThreadPool& pool,
+                         std::vector<int64_t>* recycled = nullptr);
+
+}  // namespace qv::integer
