@@ -142,7 +142,9 @@ class VggImpl : public NetworkImpl {
       default: throw std::invalid_argument("VGG depth must be 11, 13, 16 or 19");
     }
     const int64_t final_size = o.resolution / 32;
-    if (final_size < 7) throw std::invalid_argument("VGG needs a resolution of at least 224 (7x7 before the classifier)");
+    if (final_size < 1) throw std::invalid_argument("VGG needs a resolution of at least 32");
+    // Below 224 (tests) the classifier reads the whole final map: 512 * s * s features.
+    const int64_t classifier_in = 512 * std::min<int64_t>(final_size, 7) * std::min<int64_t>(final_size, 7);
     size_t x = graph.add(plain_node(GraphOp::input, "input", {}));
     // Brevitas' quant_vgg drops the conv bias in front of BN and the last linear's bias; the float
     // (and PACT/TQT) networks keep torchvision's layout.
@@ -185,7 +187,7 @@ class VggImpl : public NetworkImpl {
     auto cname = [&] { return "classifier." + std::to_string(cl->size()); };
     for (int i = 0; i < 3; ++i) {
       const bool last = i == 2;
-      QLinear fc(i == 0 ? 512 * 7 * 7 : 4096, last ? o.num_classes : 4096, !(last && brevitas), q.linear);
+      QLinear fc(i == 0 ? classifier_in : 4096, last ? o.num_classes : 4096, !(last && brevitas), q.linear);
       x = graph.add(linear_node(cname(), x, fc));
       cl->push_back(fc);
       if (last) break;

@@ -42,7 +42,8 @@ std::shared_ptr<NetworkImpl> make_mobilenet_v2(const ModelQuant& q, const ModelO
 // classifier.N). Under the brevitas scheme the layout is quant_vgg's: no conv bias before BN, no bias
 // on the last linear; otherwise torchvision's. The peer's TruncAvgPool2d(7, stride 1) leaves 1x1 at 224x224 and its first linear
 // then fails; here the pool kernel is (final size - 6), so the classifier always sees 7x7: at 224 the
-// pool is the identity and is omitted, at 416 it is the peer's 7x7 pool.
+// pool is the identity and is omitted, at 416 it is the peer's 7x7 pool. Below 224 (tests only) the
+// first linear reads the whole s x s final map, s = resolution / 32.
 std::shared_ptr<NetworkImpl> make_vgg(int depth, bool batch_norm, const ModelQuant& q, const ModelOptions& o);
 
 // MobileNet V1 (Brevitas quant_mobilenet_v1 / imgclsmob names: features.init_block, features.stageS.unitU

@@ -237,6 +237,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
                                                              : o.requant);
   r.network = r.exact.network;
   r.form_bounds = integerize::apply_requant_form(r.network, r.form);
+  if (o.plant_fault) o.plant_fault(r.network);
   lap("integerize");
   progress("reference evaluation");
   const IntTensor q_in = quantize_input(r.exact, x);

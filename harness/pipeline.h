@@ -28,6 +28,7 @@ struct PipelineOptions {
   int threads = 2;
   bool run_optimized = true;
   std::function<void(const std::string&)> progress;  // stage messages for long runs
+  std::function<void(Network&)> plant_fault;          // tests: break the integer network after lowering
 };
 
 struct BackendComparison {

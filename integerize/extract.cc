@@ -79,6 +79,7 @@ class Extractor {
     if (a.fn == fakequant::ActFn::relu || a.fn == fakequant::ActFn::relu6) {
       if (!has_lo || lo_real < 0) lo_real = 0, has_lo = true;
     }
+    const bool grid_clip = has_hi;  // PACT/TQT's own upper clip must land on the grid; ReLU6's may lie above it
     if (a.fn == fakequant::ActFn::relu6) {
       if (!has_hi || hi_real > 6) hi_real = 6, has_hi = true;
     }
@@ -92,7 +93,7 @@ class Extractor {
     }
     if (has_hi) {
       const BigInt r = round_rational((hi_real - z) / s, q.rounding);
-      if (r > q.type.max())
+      if (r > q.type.max() && grid_clip && hi_real != 6)
         fail(n.name, "the clipping threshold rounds to " + r.str() + ", above the " + std::to_string(q.type.bits) + "-bit grid");
       if (r < q.qmax) q.qmax = r < q.qmin ? q.qmin : static_cast<int64_t>(r);
     }
