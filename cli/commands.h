@@ -18,5 +18,8 @@ int command_run(const Args& args);  // evaluate an integer network with the refe
 int command_ir(const Args& args);   // ir validate | ir synth
 int command_models(const Args& args);  // networks, schemes, shipped configs
 int command_check(const Args& args);   // --model M --config C: the layer-by-layer cross-check
+int command_vectors(const Args& args);        // vectors: golden test vectors (docs/vectors.md)
+int command_vectors_merge(const Args& args);  // vectors-merge OUT DIR...: verify shards and merge them
+int command_check_dir(const Args& args);      // check DIR: checksums, then recompute bit for bit
 
 }  // namespace qv::cli

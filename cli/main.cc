@@ -23,6 +23,12 @@ const char* const kUsage =
     "  ir validate FILE                                    check an integer network description\n"
     "  ir synth --model M --out FILE [--seed N]            write a synthetic network of a real topology\n"
     "  models                                              networks, schemes and shipped configs\n"
+    "  vectors --model M --config C --out DIR              golden test vectors of every layer (docs/vectors.md)\n"
+    "        [--formats npy,hex,bin,csv,h] [--inputs N | FILES...] [--seed N] [--resolution R]\n"
+    "        [--requant F] [--layout nchw|nhwc] [--shard i/N] [--force]\n"
+    "  check DIR [--junit FILE]                            verify a vectors directory's checksums and\n"
+    "                                                      recompute it bit for bit (exit 1 on drift)\n"
+    "  vectors-merge OUT DIR... [--force]                  verify --shard outputs and merge them\n"
     "\n"
     "exit status: 0 agree, 1 mismatch, 2 bad usage or input, 3 internal error\n";
 
@@ -41,6 +47,9 @@ int main(int argc, char** argv) {
     if (command == "run") return command_run(args);
     if (command == "ir") return command_ir(args);
     if (command == "models") return command_models(args);
+    if (command == "vectors") return command_vectors(args);
+    if (command == "vectors-merge") return command_vectors_merge(args);
+    if (command == "check") return command_check_dir(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::fputs(kUsage, stdout);
       return kAgree;

@@ -102,6 +102,8 @@ std::string default_layout(const IntTensor& t) {
   }
 }
 
+constexpr int64_t kMaxThresholds = 65535;
+
 class RunEmitter {
  public:
   RunEmitter(const RunSpec& run, const EmitOptions& o, Sink& sink) : run_(run), o_(o), sink_(sink), id_(run_id(run.index)) {}
@@ -209,6 +211,10 @@ class RunEmitter {
       j["mul_add_shift"] = {{"unavailable", err.what()}};
     }
     try {
+      // hi - lo thresholds per channel: refuse the wide clamps of add branches ("no clamp").
+      if (exact->hi - exact->lo > kMaxThresholds)
+        throw std::invalid_argument("the clamp [" + std::to_string(exact->lo) + ", " + std::to_string(exact->hi) + "] needs more than " +
+                                    std::to_string(kMaxThresholds) + " thresholds per channel");
       const Conversion c = to_thresholds(*exact, lo, hi);
       const auto& t = std::get<ThresholdRequant>(c.requant.form);
       std::vector<int64_t> sign(t.sign.begin(), t.sign.end());
