@@ -77,6 +77,7 @@ struct NodePlan {
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)
 };
 
+// The plan keeps pointers into `network` (requantizations, shapes): the network must outlive it.
 class Plan {
  public:
   Plan(const Network& network, const Options& options);
