@@ -216,12 +216,26 @@ std::string plan_of(const Network& net, Isa isa) {
   return integer::describe(integer::Plan(net, integer::Options{.threads = 1, .isa = std::string(to_string(isa))}));
 }
 
+// Which tiers (single-threaded) agree with the reference on this case: on a failure, tells a kernel bug
+// of one tier from a planner or packing bug shared by all (ruy's test harness does the same).
+std::string tiers_agreeing(const LayerCase& k, const Trace& expected) {
+  std::string s = "tiers agreeing with the reference:";
+  for (const Isa other : kTiers) {
+    if (!integer::cpu_supports(other)) continue;
+    const Trace t = integer::evaluate_optimized(k.net, k.inputs, integer::Options{.threads = 1, .isa = std::string(to_string(other))});
+    s += " " + std::string(to_string(other)) + (first_difference(expected, t).empty() ? "=yes" : "=no");
+  }
+  return s;
+}
+
 // The optimized trace on `isa` equals the reference trace.
 void check_identical(const LayerCase& k, Isa isa, int threads) {
   const Trace expected = evaluate_reference(k.net, k.inputs, reference::ReferenceOptions{.threads = 1});
   const Trace actual = integer::evaluate_optimized(k.net, k.inputs, integer::Options{.threads = threads, .isa = std::string(to_string(isa))});
   const std::string diff = first_difference(expected, actual);
-  if (!diff.empty()) RC_FAIL(std::string(to_string(isa)) + ": " + diff + "\n" + k.summary + "\n" + plan_of(k.net, isa));
+  if (!diff.empty())
+    RC_FAIL(std::string(to_string(isa)) + ", " + std::to_string(threads) + " threads: " + diff + "\n" + k.summary + "\n" +
+            tiers_agreeing(k, expected) + "\n" + plan_of(k.net, isa));
 }
 
 class IntegerTier : public ::testing::TestWithParam<Isa> {
