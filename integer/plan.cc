@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "reference/parallel.h"
 #include "reference/shapes.h"
 
 namespace qv::integer {
@@ -39,7 +40,7 @@ struct GemmSource {
   const std::optional<IntTensor>* bias;
 };
 
-std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, Range in, Isa isa, std::string& why) {
+std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, Range in, Isa isa, int threads, std::string& why) {
   auto L = std::make_unique<GemmLayer>(std::move(geometry));
   const IntTensor& w = *src.weight;
   const int64_t K = L->Cg * L->KH * L->KW;
@@ -66,25 +67,39 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
   L->kg = L->KH * L->KW * L->cq;
   L->blocks = (L->Og + 15) / 16;
 
-  // The int32 proof.
+  // The int32 proof and the packed weights, one output channel per task (each writes only its own lane
+  // of the panels): [G][blocks][kg][16] granules, k in (ky, kx, cq) order, zero beyond Cg and Og.
   const __int128 amax = std::max(abs128(static_cast<__int128>(in.lo) - L->act_offset), abs128(static_cast<__int128>(in.hi) - L->act_offset));
-  __int128 worst = 0;
   L->out_add.resize(static_cast<size_t>(L->O));
-  for (int64_t o = 0; o < L->O; ++o) {
+  L->weight.assign(static_cast<size_t>(L->G * L->blocks * L->kg * 16), 0);
+  std::vector<__int128> bound(static_cast<size_t>(L->O));
+  std::vector<uint8_t> leaves_int64(static_cast<size_t>(L->O), 0);
+  reference::parallel_for(L->O, threads, [&](int64_t o) {
+    const int64_t g = o / L->Og, ol = o % L->Og;
+    uint32_t* panel = L->weight.data() + ((g * L->blocks + ol / 16) * L->kg) * 16 + ol % 16;
+    const int64_t* wo = w.data.data() + o * K;
     __int128 abs_sum = 0, sum = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t v = w.data[static_cast<size_t>(o * K + k)];
-      abs_sum += abs128(v), sum += v;
+    for (int64_t c = 0; c < L->Cg; ++c) {
+      const int shift = static_cast<int>(c % L->granule) * (packing == Packing::q8 ? 8 : 16);
+      const uint32_t mask = packing == Packing::q8 ? 0xFFu : 0xFFFFu;
+      for (int64_t t = 0; t < L->KH * L->KW; ++t) {
+        const int64_t v = wo[c * L->KH * L->KW + t];
+        abs_sum += abs128(v), sum += v;
+        panel[(t * L->cq + c / L->granule) * 16] |= (static_cast<uint32_t>(v) & mask) << shift;  // two's complement lane
+      }
     }
-    worst = std::max(worst, amax * abs_sum);
+    bound[static_cast<size_t>(o)] = amax * abs_sum;
     const __int128 bias = src.bias->has_value() ? (**src.bias).data[static_cast<size_t>(o)] : 0;
     const __int128 add = static_cast<__int128>(L->act_offset) * sum + bias;
-    if (abs128(add) + amax * abs_sum > kInt64Max) {  // S + add, S summed in int64 when chunked
+    if (abs128(add) + amax * abs_sum > kInt64Max) leaves_int64[static_cast<size_t>(o)] = 1;  // S + add, S summed in int64 when chunked
+    else L->out_add[static_cast<size_t>(o)] = static_cast<int64_t>(add);
+  });
+  for (int64_t o = 0; o < L->O; ++o)
+    if (leaves_int64[static_cast<size_t>(o)]) {
       why = "output channel " + std::to_string(o) + ": offset compensation plus bias leaves int64";
       return nullptr;
     }
-    L->out_add[static_cast<size_t>(o)] = static_cast<int64_t>(add);
-  }
+  const __int128 worst = bound.empty() ? 0 : *std::max_element(bound.begin(), bound.end());
   L->acc_bound = static_cast<int64_t>(std::min(worst, kInt64Max));
   if (worst <= kInt32Max) {
     L->chunk = L->kg;
@@ -96,26 +111,6 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
       return nullptr;
     }
   }
-
-  // Weights: [G][blocks][kg][16] granules, k in (ky, kx, cq) order, zero beyond Cg and Og.
-  L->weight.assign(static_cast<size_t>(L->G * L->blocks * L->kg * 16), 0);
-  for (int64_t g = 0; g < L->G; ++g)
-    for (int64_t ol = 0; ol < L->Og; ++ol) {
-      const int64_t o = g * L->Og + ol;
-      uint32_t* panel = L->weight.data() + ((g * L->blocks + ol / 16) * L->kg) * 16;
-      for (int64_t c = 0; c < L->Cg; ++c)
-        for (int64_t ky = 0; ky < L->KH; ++ky)
-          for (int64_t kx = 0; kx < L->KW; ++kx) {
-            const int64_t v = w.data[static_cast<size_t>(((o * L->Cg + c) * L->KH + ky) * L->KW + kx)];
-            const int64_t kk = (ky * L->KW + kx) * L->cq + c / L->granule;
-            uint32_t& gran = panel[kk * 16 + ol % 16];
-            const int lane = static_cast<int>(c % L->granule);
-            if (packing == Packing::q8)
-              gran |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(v))) << (8 * lane);
-            else
-              gran |= static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(v))) << (16 * lane);
-          }
-    }
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)
     for (int64_t kx = 0; kx < L->KW; ++kx)
@@ -199,7 +194,7 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
             g.PH = g.H + op->pad_top + op->pad_bottom, g.PW = g.W + op->pad_left + op->pad_right;
             g.stride_h = op->stride_h, g.stride_w = op->stride_w, g.dilation_h = op->dilation_h, g.dilation_w = op->dilation_w;
             g.pad_top = op->pad_top, g.pad_left = op->pad_left, g.pad_value = op->pad_value;
-            np.gemm = plan_gemm(std::move(g), GemmSource{&op->weight, &op->bias}, r, isa_, why);
+            np.gemm = plan_gemm(std::move(g), GemmSource{&op->weight, &op->bias}, r, isa_, threads_, why);
             if (np.gemm) np.kernel = NodeKernel::gemm;
           }
         } else {
@@ -208,7 +203,7 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
           if (s.size() != 2) throw std::invalid_argument("node '" + node.name + "': linear input must be NC");
           GemmLayer g;
           g.C = s[1], g.Cg = s[1], g.H = 1, g.W = 1, g.O = lin.weight.dim(0), g.Og = g.O;
-          np.gemm = plan_gemm(std::move(g), GemmSource{&lin.weight, &lin.bias}, input_range(in.output.type, false, 0), isa_, why);
+          np.gemm = plan_gemm(std::move(g), GemmSource{&lin.weight, &lin.bias}, input_range(in.output.type, false, 0), isa_, threads_, why);
           if (np.gemm) np.kernel = NodeKernel::gemm;
         }
         np.description = np.kernel == NodeKernel::reference ? "reference: " + why : why;
