@@ -1,7 +1,7 @@
-// The output stage shared by the GEMM and depthwise drivers: the int64 accumulator of a run of pixels of
-// one output channel goes to the conv/linear trace tensor and, when the next node is its requant, through
-// FusedRequant into that node's tensor. It also tracks min/max of both, so that the evaluator can check
-// the declared types without another pass over memory.
+// The output stage shared by the GEMM and depthwise drivers: the drivers write the int64 accumulators into
+// the conv/linear trace tensor (tracking their min/max as they go); finish_run then sends a run of pixels
+// of one output channel through FusedRequant into the fused requant node's tensor, tracking its min/max,
+// so that the evaluator checks the declared types without another pass over memory.
 #pragma once
 
 #include <algorithm>
@@ -41,12 +41,6 @@ struct MinMax {
     y_min = std::min(y_min, m.y_min), y_max = std::max(y_max, m.y_max);
   }
 };
-
-// Write acc[0..n) for (batch n_index, channel o, pixels p0..p0+n) into the conv/linear tensor.
-inline void emit_acc(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, const int64_t* acc, int64_t n) {
-  int64_t* dst = s.acc_out + (n_index * s.O + o) * s.plane + p0;
-  for (int64_t i = 0; i < n; ++i) dst[i] = acc[i];
-}
 
 // The fused requant of pixels p0..p0+n of (n_index, o), from the accumulators the kernel wrote (still
 // in cache: the drivers call it per task, right after the task's tiles), widening the output range.

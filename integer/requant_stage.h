@@ -32,11 +32,6 @@ class FusedRequant {
   // The same, also widening [y_lo, y_hi] to cover every y[i] (fused into the vector loop where there is one).
   void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const;
   size_t channels() const { return channels_.size(); }
-  int64_t apply_one(size_t channel, int64_t acc) const {
-    int64_t y;
-    apply(channel, &acc, &y, 1);
-    return y;
-  }
 
  private:
   enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, reference };
