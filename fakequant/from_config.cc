@@ -24,7 +24,7 @@ QuantKind quant_kind(config::Scheme s) {
 }
 
 WeightQuant weight_quant(const config::QuantConfig& c, const config::WeightQuant& w) {
-  return WeightQuant{quant_kind(c.scheme), w.bits, w.granularity == config::Granularity::per_channel};
+  return WeightQuant{quant_kind(c.scheme), w.bits, w.granularity == config::Granularity::per_channel, w.init, w.std_factor};
 }
 
 ActQuant act_quant(const config::QuantConfig& c, const config::ActQuant& a) {

@@ -3,13 +3,19 @@
 #include <cmath>
 
 #include "fakequant/quantizers.h"
+#include "fakequant/sawb.h"
 
 namespace qv::fakequant {
 
 namespace {
 
 // PACT/TQT weights: symmetric max init, M = max|w| per channel (or tensor), 2^bits levels, half_even.
-std::pair<torch::Tensor, torch::Tensor> pact_weight_clips(const torch::Tensor& w, const WeightQuant& wq) {
+std::pair<torch::Tensor, torch::Tensor> clips_of(const torch::Tensor& w, const WeightQuant& wq) {
+  if (wq.init != config::WeightInit::max) {
+    // SAWB / std initialisation, QuantLib's operations (fakequant/sawb.h).
+    const PactClips c = pact_weight_clips(w.detach(), wq.init, int64_t{1} << wq.bits, wq.per_channel, wq.std_factor);
+    return {c.lo, c.hi};
+  }
   std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
   torch::Tensor m;
   if (wq.per_channel) {
@@ -28,7 +34,7 @@ torch::Tensor quantize_weight(const torch::Tensor& w, const WeightQuant& wq) {
     case QuantKind::brevitas: return brevitas_weight_quant(w, wq.bits, wq.per_channel);
     case QuantKind::pact:
     case QuantKind::tqt: {
-      const auto [lo, hi] = pact_weight_clips(w, wq);
+      const auto [lo, hi] = clips_of(w, wq);
       return pact_quant(w, lo, hi, int64_t{1} << wq.bits, Rounding::half_even);
     }
   }
@@ -62,16 +68,28 @@ WeightGrid weight_grid(const torch::Tensor& w_in, const WeightQuant& wq) {
       const double t = std::ldexp(1.0, wq.bits - 1) - 1;
       const torch::Tensor s = brevitas_weight_scale(w, wq.bits, wq.per_channel);
       const torch::Tensor q = torch::clamp(torch::round(w / s), -t, t);
-      return {q.to(torch::kInt64), s.reshape({-1})};
+      return {q.to(torch::kInt64), s.reshape({-1}), wq.bits};
     }
     case QuantKind::pact:
     case QuantKind::tqt: {
       const int64_t n = int64_t{1} << wq.bits;
-      const auto [lo, hi] = pact_weight_clips(w, wq);
+      const auto [lo, hi] = clips_of(w, wq);
       const torch::Tensor eps = (hi - lo) / static_cast<double>(n - 1);
       const torch::Tensor clamped = torch::min(torch::max(w, lo), hi + 1e-7);
-      const torch::Tensor q = torch::round((clamped - lo) / eps) - static_cast<double>(n / 2);
-      return {q.to(torch::kInt64), eps.reshape({-1}).expand({wq.per_channel ? O : 1}).contiguous()};
+      const torch::Tensor twice = (2 * lo / eps).to(torch::kFloat64);
+      const torch::Tensor k = torch::round(twice);
+      const double residue = torch::abs(twice - k).max().item<double>();
+      if (residue > 2e-3)
+        throw std::invalid_argument("the weight clips put zero off the integer grid (2 clip_lo / eps is " +
+                                    std::to_string(twice.reshape({-1})[torch::argmax(torch::abs(twice - k).reshape({-1}))].item<double>()) +
+                                    "): integer weights need a grid symmetric about zero");
+      const torch::Tensor kk = k.to(torch::kInt64);
+      const torch::Tensor qp = torch::round((clamped - lo) / eps).to(torch::kInt64);
+      const torch::Tensor s = eps.reshape({-1}).expand({wq.per_channel ? O : 1}).contiguous();
+      // k even everywhere: q' + k/2 at eps. Otherwise (SAWB's symmetric clips, alone or beside channels
+      // that fell back to the max clips): 2 q' + k at eps / 2, one bit wider.
+      if (torch::remainder(kk, 2).eq(0).all().item<bool>()) return {qp + torch::div(kk, 2, "floor"), s, wq.bits};
+      return {2 * qp + kk, s / 2, wq.bits + 1};
     }
   }
   throw std::logic_error("weight_grid");

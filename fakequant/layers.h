@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "fakequant/config/quant_config.h"
 #include "ir/rounding.h"
 
 namespace qv::fakequant {
@@ -20,6 +21,8 @@ struct WeightQuant {
   QuantKind kind = QuantKind::none;
   int bits = 8;
   bool per_channel = true;
+  config::WeightInit init = config::WeightInit::max;  // PACT/TQT clip initialisation (fakequant/sawb.h)
+  double std_factor = 3.0;
 };
 
 enum class ActFn { relu, relu6, identity };
@@ -34,12 +37,15 @@ struct ActQuant {
 };
 
 // The integer grid a weight quantizer rounds onto: W_q = q * scale (scale per output channel, shape
-// [O], or per tensor, shape [1]), q int64 in [-2^(b-1), 2^(b-1) - 1]. Computed with the quantizer's
-// own float32 operations, so q is the integer its forward rounded to. (PACT/TQT: the forward returns
-// (q + n/2) * eps + clip_lo, which differs from q * eps by the float32 residue of clip_lo + n/2 * eps;
-// integerization, like QuantLib's, takes q * eps.)
+// [O], or per tensor, shape [1]), q int64 of `bits` signed bits. Computed with the quantizer's own
+// float32 operations, so q is the integer its forward rounded to. PACT/TQT: the forward returns
+// q' * eps + clip_lo, q' in [0, n - 1]; with clip_lo = k * eps / 2 for an integer k (up to float32
+// residue) that is q = q' + k/2 at scale eps (k even: the almost symmetric grid, k = -n) or
+// q = 2 q' + k at scale eps / 2 (k odd: SAWB's fully symmetric grid, k = -(n - 1)). The residue is
+// dropped, as QuantLib's integerization drops it; a grid with no such k is refused.
 struct WeightGrid {
   torch::Tensor q, scale;
+  int bits = 8;  // signed width of q: the quantizer's, or one more for a grid centred between integers
 };
 WeightGrid weight_grid(const torch::Tensor& w, const WeightQuant& wq);
 

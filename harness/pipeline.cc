@@ -8,6 +8,7 @@
 #include "fakequant/config/read_config.h"
 #include "fakequant/from_config.h"
 #include "fakequant/import.h"
+#include "harness/image_file.h"
 #include "harness/natural_image.h"
 #include "integer/evaluator.h"
 #include "integerize/extract.h"
@@ -48,7 +49,12 @@ torch::Tensor load_input(const PipelineOptions& o, std::string& description) {
     return image_tensor(natural_image(o.seed, o.resolution, o.resolution), o.resolution, o.resolution);
   }
   const std::string ext = std::filesystem::path(o.input).extension().string();
-  if (ext != ".npy") throw InputError(o.input, "", "expected a .npy file of uint8 pixels ([H, W, 3] or [1, 3, H, W])");
+  if (ext != ".npy") {
+    // PNG / JPEG: the models' geometry (shorter side to R * 256/224, central crop), then normalization.
+    const RgbImage img = resize_and_crop(read_image(o.input), o.resolution);
+    description = o.input + " (" + std::to_string(img.width) + "x" + std::to_string(img.height) + " after resize and crop)";
+    return image_tensor(img.pixels, img.height, img.width);
+  }
   const IntTensor t = read_npy(o.input);
   description = o.input;
   const bool hwc = t.rank() == 3 && t.dim(2) == 3;

@@ -43,13 +43,21 @@ class Extractor {
     }
   }
 
-  IntTensor weights(const fakequant::WeightGrid& g, const fakequant::WeightQuant& wq, const std::string& layout) const {
+  IntTensor weights(const fakequant::WeightGrid& g, const std::string& layout) const {
     Shape shape(g.q.sizes().begin(), g.q.sizes().end());
-    IntTensor t(shape, IntType{wq.bits, true}, layout);
+    IntTensor t(shape, IntType{g.bits, true}, layout);
     const torch::Tensor q = g.q.contiguous().reshape({-1});
     const int64_t* p = q.data_ptr<int64_t>();
     std::copy(p, p + q.numel(), t.data.begin());
     return t;
+  }
+
+  fakequant::WeightGrid grid_of(const torch::Tensor& w, const fakequant::WeightQuant& wq, const std::string& layer) const {
+    try {
+      return fakequant::weight_grid(w, wq);
+    } catch (const std::invalid_argument& e) {
+      fail(layer, e.what());
+    }
   }
 
   QAct act(const GraphNode& n) const {
@@ -110,9 +118,9 @@ class Extractor {
         case GraphOp::conv: {
           const fakequant::QConv2dImpl& c = *n.conv;
           if (c.wq.kind == QuantKind::none) fail(n.name, "the weights are not quantized (fp32 scheme or a float rule)");
-          const fakequant::WeightGrid wg = fakequant::weight_grid(c.weight, c.wq);
+          const fakequant::WeightGrid wg = grid_of(c.weight, c.wq, n.name);
           QConv q;
-          q.weight = weights(wg, c.wq, "OIHW");
+          q.weight = weights(wg, "OIHW");
           q.weight_scale = exact(wg.scale, n.name);
           if (c.bias.defined()) q.bias = exact(c.bias, n.name);
           if (c.stride <= 0 || c.padding < 0) fail(n.name, "bad stride/padding");
@@ -125,9 +133,9 @@ class Extractor {
         case GraphOp::linear: {
           const fakequant::QLinearImpl& l = *n.linear;
           if (l.wq.kind == QuantKind::none) fail(n.name, "the weights are not quantized (fp32 scheme or a float rule)");
-          const fakequant::WeightGrid wg = fakequant::weight_grid(l.weight, l.wq);
+          const fakequant::WeightGrid wg = grid_of(l.weight, l.wq, n.name);
           QLinear q;
-          q.weight = weights(wg, l.wq, "OI");
+          q.weight = weights(wg, "OI");
           q.weight_scale = exact(wg.scale, n.name);
           if (l.bias.defined()) q.bias = exact(l.bias, n.name);
           g.nodes.push_back(QNode{n.name, in, q});

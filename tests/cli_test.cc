@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "ir/serialize.h"
 #include "ir/synthetic.h"
 #include "vectors/npy.h"
@@ -159,6 +161,67 @@ TEST_F(Cli, BadInputArrayExitsTwo) {
   write_npy(path("good.npy"), good);
   r = run("run --ir " + path("m.json") + " --input " + path("good.npy"));
   EXPECT_EQ(r.status, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace qv
+
+namespace qv {
+namespace {
+
+// The main job from the command line: exit 0 with every difference explained, the table and JSON,
+// and exit 2 with a message naming the flag, file or key for every kind of bad input.
+TEST_F(Cli, MainJobExplainsEveryDifference) {
+  Result r = run("--model mobilenet_v2 --config pact.json --resolution 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("verdict: every difference explained"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("harmonization inserted"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("optimized backend: 0 of"), std::string::npos) << r.output;
+  r = run("--model mobilenet_v1 --config brevitas_4b.json --resolution 64 --json --requant thresholds");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));  // after the progress lines
+  EXPECT_EQ(j["verdict"], "explained");
+  EXPECT_EQ(j["requant"], "thresholds");
+  EXPECT_EQ(j["float32"]["unexplained"], 0);
+  EXPECT_GT(j["float32"]["layers"].size(), 20u);
+}
+
+TEST_F(Cli, MainJobBadInputExitsTwo) {
+  struct Case {
+    std::string args, expect;
+  };
+  const std::string bad_config = path("bad.json");
+  {
+    std::ofstream f(bad_config);
+    f << R"({"format": "qverify-config", "version": 1, "name": "bad", "scheme": "pact",
+           "defaults": {"activation": {"bits": 0}}})";
+  }
+  const std::string bad_image = path("image.npy");
+  IntTensor img({8, 8, 3}, IntType{8, false}, "NC");
+  write_npy(bad_image, img);
+  const Case cases[] = {
+      {"--model resnet50 --config pact.json", "unknown model 'resnet50'"},
+      {"--model mobilenet_v2", "--config is required"},
+      {"--model mobilenet_v2 --config nothing.json", "nothing.json"},
+      {"--model mobilenet_v2 --config " + bad_config, "bits"},
+      {"--model mobilenet_v2 --config fp32.json", "fp32 quantizes nothing"},
+      {"--model mobilenet_v2 --config pact.json --requant round", "unknown requant form 'round'"},
+      {"--model mobilenet_v2 --config pact.json --requant mulshift:99", "mulshift:D"},
+      {"--model mobilenet_v2 --config pact.json --resolution 7", "--resolution"},
+      {"--model mobilenet_v2 --config pact.json --threads 0", "--threads"},
+      {"--model mobilenet_v2 --config pact.json --input " + path("absent.npy"), "absent.npy"},
+      {"--model mobilenet_v2 --config pact.json --resolution 64 --input " + bad_image, "is 8x8 but --resolution is 64"},
+      {"--model mobilenet_v2 --config pact.json --input " + path("photo.png"), "photo.png: cannot open"},
+      {"--model mobilenet_v2 --config pact.json --input " + bad_config, "not a PNG or JPEG image"},
+      {"--model mobilenet_v2 --config pact.json --weights " + path("absent.pt"), "absent.pt"},
+      {"--model mobilenet_v2 --config pact.json --frobnicate", "frobnicate"},
+  };
+  for (const Case& c : cases) {
+    const Result r = run(c.args);
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << c.args << "\n" << r.output;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 // convention their values follow; harmonization changes only what it reports.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "fakequant/from_config.h"
 #include "fakequant/config/read_config.h"
 #include "harness/pipeline.h"
@@ -75,6 +78,24 @@ TEST(Harness, EveryRequantFormIsExplained) {
     if (std::string(form) == "thresholds") {
       for (const LayerReport& l : r.float32.layers) EXPECT_EQ(l.form, 0) << "thresholds are exact";
     }
+  }
+}
+
+// PACT weights initialised by SAWB (symmetric: zero between two levels, so the integers are odd at half
+// the scale; asymmetric: the almost symmetric grid) and by mean + k std: integerized exactly.
+TEST(Harness, SawbAndStdWeightInitsIntegerizeExactly) {
+  for (const char* init : {"sawb_symm", "sawb_asymm", "std"}) {
+    const std::string path = (std::filesystem::temp_directory_path() / (std::string("qv_") + init + ".json")).string();
+    {
+      std::ofstream f(path);
+      f << R"({"format": "qverify-config", "version": 1, "name": ")" << init << R"(", "scheme": "pact",
+        "defaults": {"conv_weight": {"bits": 8, "granularity": "per_channel", "init": ")" << init << R"("},
+                     "linear_weight": {"granularity": "per_tensor", "init": ")" << init << R"("},
+                     "activation": {"bits": 8, "clip_init": "const", "init_value": 6.0}}})";
+    }
+    const PipelineResult r = run("mobilenet_v2", path, 64);
+    expect_all_explained(r, init);
+    std::filesystem::remove(path);
   }
 }
 
