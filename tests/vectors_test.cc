@@ -79,6 +79,16 @@ fs::path root() {
   return r;
 }
 
+// Removes the scratch directory after the last test.
+class Cleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root(), ec);
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
+
 // Directories several tests read, each generated once.
 fs::path generated(const std::string& name, const std::string& args) {
   static std::map<std::string, fs::path> made;

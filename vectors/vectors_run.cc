@@ -137,6 +137,10 @@ Job job_from_manifest(const json& m, const std::string& path) {
   } catch (const std::invalid_argument& e) {
     throw InputError(path, "key 'formats'", e.what());
   }
+  // A config given by a relative path may not resolve from another working directory: fall back to
+  // the file that was read (its SHA-256 is compared after the run either way).
+  const std::string file = m.at("config").value("file", "");
+  if (j.config.find('/') != std::string::npos && !std::filesystem::exists(j.config) && std::filesystem::exists(file)) j.config = file;
   if (j.emit.layout != "NCHW" && j.emit.layout != "NHWC") throw InputError(path, "key 'layout'", "expected \"NCHW\" or \"NHWC\"");
   return j;
 }
