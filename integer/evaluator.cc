@@ -19,6 +19,7 @@
 #include "reference/hadamard.h"
 #include "reference/linear.h"
 #include "reference/max_pool2d.h"
+#include "reference/requant.h"
 #include "reference/shapes.h"
 
 namespace qv::integer {
@@ -66,6 +67,7 @@ IntTensor reference_op(const Node& node, const std::vector<const IntTensor*>& in
     case OpKind::add_requant: return reference::add_requant(std::get<AddRequantOp>(node.op), in, type, opt);
     case OpKind::hadamard: return reference::hadamard(std::get<HadamardOp>(node.op), one(), type, opt);
     case OpKind::flatten: return reference::flatten(one(), type, opt);
+    case OpKind::requant: return reference::requant(std::get<RequantOp>(node.op), one(), type, opt);
     default: throw std::logic_error("no reference dispatch for " + std::string(qv::to_string(node.kind())));
   }
 }

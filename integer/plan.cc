@@ -168,9 +168,24 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
   threads_ = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   nodes_.resize(network.nodes.size());
   for (size_t i = 0; i < network.nodes.size(); ++i) {
-    const Node& node = network.nodes[i];
-    NodePlan& np = nodes_[i];
-    if (np.kernel == NodeKernel::fused) continue;  // planned with its producer
+    if (nodes_[i].kernel == NodeKernel::fused) continue;  // planned with its producer
+    try {
+      plan_node(i);
+    } catch (const std::invalid_argument& e) {
+      // Parameters that do not fit the node's inputs: the reference kernel runs and reports them as
+      // the reference evaluator does (InputError naming the node), at evaluation time.
+      nodes_[i] = NodePlan{};
+      nodes_[i].description = std::string("reference: ") + e.what();
+      if (i + 1 < nodes_.size() && nodes_[i + 1].kernel == NodeKernel::fused) nodes_[i + 1] = NodePlan{};
+    }
+  }
+}
+
+void Plan::plan_node(size_t i) {
+  const Network& network = *network_;
+  const Node& node = network.nodes[i];
+  NodePlan& np = nodes_[i];
+  {
     switch (node.kind()) {
       case OpKind::input: np.kernel = NodeKernel::input; break;
       case OpKind::conv2d:
@@ -201,6 +216,7 @@ Plan::Plan(const Network& network, const Options& options) : network_(&network),
           const auto& lin = std::get<LinearOp>(node.op);
           const Shape& s = in.output.shape;
           if (s.size() != 2) throw std::invalid_argument("node '" + node.name + "': linear input must be NC");
+          reference::linear_output_shape(lin, s);  // throws on a weight that does not fit the input
           GemmLayer g;
           g.C = s[1], g.Cg = s[1], g.H = 1, g.W = 1, g.O = lin.weight.dim(0), g.Og = g.O;
           np.gemm = plan_gemm(std::move(g), GemmSource{&lin.weight, &lin.bias}, input_range(in.output.type, false, 0), isa_, threads_, why);

@@ -87,6 +87,8 @@ class Plan {
   const std::vector<NodePlan>& nodes() const { return nodes_; }
 
  private:
+  void plan_node(size_t i);  // throws std::invalid_argument on parameters that do not fit
+
   const Network* network_;
   Isa isa_;
   int threads_;

@@ -630,5 +630,50 @@ TEST(IntegerErrors, AccumulatorOutsideItsDeclaredTypeIsTheReferenceError) {
   }
 }
 
+// Parameters that do not fit their inputs (a hand-made network): the plan falls back to the reference
+// kernel for that node, and the evaluation raises the reference evaluator's error.
+TEST(IntegerErrors, MismatchedParametersAreTheReferenceError) {
+  std::mt19937_64 rng(6);
+  LinearOp lin;
+  lin.weight = random_tensor({4, 9}, IntType{8, true}, "OI", rng);  // 9 inputs, the tensor has 8
+  Network net;
+  net.nodes.push_back(Node{"x", {}, ValueInfo{{1, 8}, IntType{8, false}, {}}, InputOp{}});
+  net.nodes.push_back(Node{"fc", {"x"}, ValueInfo{{1, 4}, IntType{20, true}, {}}, lin});
+  ExactRequant f;
+  f.alpha = {Rational(1, 2)};  // one channel for four
+  f.delta = {Rational(0)};
+  net.nodes.push_back(Node{"rq", {"fc"}, ValueInfo{{1, 4}, IntType{8, true}, {}}, RequantOp{Requant{f, -128, 127}}});
+  net.output = "rq";
+  const std::vector<IntTensor> in = {random_tensor({1, 8}, IntType{8, false}, "NC", rng)};
+  std::string reference_message, optimized_message;
+  try {
+    evaluate_reference(net, in);
+  } catch (const InputError& e) {
+    reference_message = e.what();
+  }
+  try {
+    integer::evaluate_optimized(net, in);
+  } catch (const InputError& e) {
+    optimized_message = e.what();
+  }
+  EXPECT_NE(reference_message.find("'fc'"), std::string::npos) << reference_message;
+  EXPECT_EQ(optimized_message, reference_message);
+  // The linear fixed, the requant's channel count still wrong: reported at the requant node.
+  net.nodes[1] = Node{"fc", {"x"}, ValueInfo{{1, 4}, IntType{20, true}, {}}, LinearOp{random_tensor({4, 8}, IntType{8, true}, "OI", rng), {}}};
+  reference_message.clear(), optimized_message.clear();
+  try {
+    evaluate_reference(net, in);
+  } catch (const InputError& e) {
+    reference_message = e.what();
+  }
+  try {
+    integer::evaluate_optimized(net, in);
+  } catch (const InputError& e) {
+    optimized_message = e.what();
+  }
+  EXPECT_NE(reference_message.find("'rq'"), std::string::npos) << reference_message;
+  EXPECT_EQ(optimized_message, reference_message);
+}
+
 }  // namespace
 }  // namespace qv
