@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -165,6 +166,7 @@ int command_check_dir(const Args& args) {
   bool optimized = false;
   po::options_description opts("qverify check DIR [--junit FILE] [--optimized]: verify a golden-vector directory and recompute it");
   opts.add_options()
+      ("help,h", "this help")
       ("junit", po::value(&junit), "write a JUnit XML report (one testcase per layer)")
       ("threads", po::value<int>()->default_value(2), "threads")
       ("optimized", po::bool_switch(&optimized), "also run the optimized backend and require it to equal the reference");
@@ -177,6 +179,10 @@ int command_check_dir(const Args& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts;
+    return kAgree;
+  }
   if (dir.empty()) {
     std::ostringstream s;
     s << "expected DIR\n" << opts;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <set>
@@ -74,6 +75,7 @@ int command_vectors(const Args& args) {
       "qverify vectors --model M --config C --out DIR [--formats npy,hex,bin,csv,h] [--seed N] [--resolution R]\n"
       "                [--requant F] [--inputs N | FILES...] [--layout nchw|nhwc] [--shard i/N] [--force]");
   opts.add_options()
+      ("help,h", "this help")
       ("model", po::value(&job.model), "network (as for the cross-check)")
       ("config", po::value(&job.config), "quantization config: a shipped name or a file")
       ("out", po::value(&out), "the directory to write (must not exist, or be empty, unless --force)")
@@ -97,6 +99,10 @@ int command_vectors(const Args& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts;
+    return kAgree;
+  }
   auto usage = [&](const std::string& what) {
     std::ostringstream s;
     s << what << "\n" << opts;
@@ -179,7 +185,7 @@ int command_vectors(const Args& args) {
 int command_vectors_merge(const Args& args) {
   std::vector<std::string> pos_args;
   po::options_description opts("qverify vectors-merge OUT DIR... [--force]: verify shards of `qverify vectors --shard i/N` and merge them");
-  opts.add_options()("force", "replace an existing non-empty OUT");
+  opts.add_options()("help,h", "this help")("force", "replace an existing non-empty OUT");
   po::options_description hidden;
   hidden.add_options()("dirs", po::value(&pos_args)->multitoken(), "");
   po::options_description all;
@@ -189,6 +195,10 @@ int command_vectors_merge(const Args& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts;
+    return kAgree;
+  }
   if (pos_args.size() < 2) {
     std::ostringstream s;
     s << "expected OUT and at least one shard DIR\n" << opts;

@@ -213,7 +213,8 @@ std::vector<int64_t> read_csv_independently(const std::string& b, int64_t row_le
     while (true) {
       const size_t comma = line.find(',', f);
       const std::string field = line.substr(f, comma == std::string::npos ? std::string::npos : comma - f);
-      EXPECT_TRUE(std::regex_match(field, std::regex("-?[0-9]+"))) << "field '" << field << "'";
+      const size_t digits_at = !field.empty() && field[0] == '-' ? 1 : 0;
+      EXPECT_TRUE(field.size() > digits_at && field.find_first_not_of("0123456789", digits_at) == std::string::npos) << "field '" << field << "'";
       out.push_back(std::stoll(field));
       ++fields;
       if (comma == std::string::npos) break;
@@ -239,15 +240,29 @@ std::vector<int64_t> read_c_header_independently(const std::string& b, const std
   EXPECT_TRUE(std::regex_search(b, m, std::regex("static const ([a-z0-9]+)_t ([A-Za-z0-9_]+)\\[([0-9]+)\\] = \\{")));
   EXPECT_EQ(m[1].str(), storage);
   const size_t open = b.find('{', static_cast<size_t>(m.position(0))), close = b.find("};", open);
-  std::string body = b.substr(open + 1, close - open - 1);
+  const std::string body = b.substr(open + 1, close - open - 1);
+  // Tokens between commas: an integer literal, INT64_C(v), or the two INT*_MIN spellings.
   std::vector<int64_t> out;
-  body = std::regex_replace(body, std::regex(R"(\(-INT64_C\(9223372036854775807\) - 1\))"), "MIN64");
-  body = std::regex_replace(body, std::regex(R"(\(-2147483647 - 1\))"), "-2147483648");
-  body = std::regex_replace(body, std::regex(R"(INT64_C\((-?[0-9]+)\))"), "$1");
-  const std::regex token("MIN64|-?[0-9]+u?");
-  for (std::sregex_iterator i(body.begin(), body.end(), token), e; i != e; ++i) {
-    const std::string t = i->str();
-    out.push_back(t == "MIN64" ? INT64_MIN : std::stoll(t));
+  size_t at = 0;
+  while (at < body.size()) {
+    size_t comma = body.find(',', at);
+    if (comma == std::string::npos) comma = body.size();
+    std::string tok = body.substr(at, comma - at);
+    at = comma + 1;
+    tok.erase(0, tok.find_first_not_of(" \n"));
+    tok.erase(tok.find_last_not_of(" \n") + 1);
+    if (tok.empty()) continue;
+    if (tok == "(-INT64_C(9223372036854775807) - 1)") {
+      out.push_back(INT64_MIN);
+    } else if (tok == "(-2147483647 - 1)") {
+      out.push_back(INT32_MIN);
+    } else {
+      if (tok.rfind("INT64_C(", 0) == 0 && tok.back() == ')') tok = tok.substr(8, tok.size() - 9);
+      if (tok.back() == 'u') tok.pop_back();
+      const size_t digits_at = tok[0] == '-' ? 1 : 0;
+      EXPECT_TRUE(tok.size() > digits_at && tok.find_first_not_of("0123456789", digits_at) == std::string::npos) << "token '" << tok << "'";
+      out.push_back(std::stoll(tok));
+    }
   }
   return out;
 }
