@@ -95,6 +95,40 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   }
 }
 
+// AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
+// (vpermd + blend), int64 widening with the bias, masked stores.
+__attribute__((target("avx2"))) void plane_avx2_direct(const PlaneArgs& a, int64_t bias, int64_t* dst) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i evens_lo = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6), vbias = _mm256_set1_epi64x(bias);
+  const int taps = static_cast<int>(a.KH * a.KW);
+  int64_t offset[64];  // taps <= 64: the caller checks
+  for (int t = 0; t < taps; ++t) offset[t] = (t / a.KW) * a.dilation_h * a.PW + (t % a.KW) * a.dilation_w;
+  for (int64_t y = 0; y < a.OH; ++y) {
+    for (int64_t x0 = 0; x0 < a.OW; x0 += 8) {
+      const int n = static_cast<int>(std::min<int64_t>(8, a.OW - x0));
+      const int span = a.stride_w == 1 ? n : 2 * (n - 1) + 1;
+      const __m256i lo_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(std::min(span, 8)), lane);
+      const __m256i hi_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(span - 8), lane);
+      __m256i acc = _mm256_setzero_si256();
+      for (int t = 0; t < taps; ++t) {
+        const int32_t* in = a.plane + y * a.stride_h * a.PW + offset[t] + x0 * a.stride_w;
+        __m256i v = _mm256_maskload_epi32(in, lo_mask);
+        if (a.stride_w != 1) {
+          const __m256i hi = _mm256_maskload_epi32(in + 8, hi_mask);
+          v = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(v, evens_lo), _mm256_permutevar8x32_epi32(hi, evens_lo), 0xF0);
+        }
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(a.weight[t])));
+      }
+      const __m256i out_lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc)), vbias);
+      const __m256i out_hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc, 1)), vbias);
+      const __m256i q = _mm256_setr_epi64x(0, 1, 2, 3);
+      int64_t* d = dst + y * a.OW + x0;
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(d), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), q), out_lo);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(d + 4), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - 4), q), out_hi);
+    }
+  }
+}
+
 }  // namespace
 
 MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
@@ -107,7 +141,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     case Isa::avx2: plane_fn = L.acc32 ? plane_avx2_32 : plane_avx2_64, tier = Path::depthwise_avx2; break;
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
-  const bool direct = isa == Isa::avx512vnni && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
+  const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
   // Padded int32 planes, one per (n, c).
   int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
   pool.run(N * L.C, [&](int64_t nc) {
@@ -127,8 +161,10 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     const int64_t bias = L.bias[static_cast<size_t>(o)];
     PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
                 L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, dst};
-    if (direct) {
+    if (direct && isa == Isa::avx512vnni) {
       plane_avx512_direct(a, bias, dst);
+    } else if (direct) {
+      plane_avx2_direct(a, bias, dst);
     } else if (L.acc32) {
       thread_local std::vector<int32_t> acc32;
       acc32.resize(static_cast<size_t>(P));
