@@ -24,6 +24,7 @@
 #include "integer/evaluator.h"
 #include "integer/isa.h"
 #include "integer/path_counters.h"
+#include "integer/thread_pool.h"
 #include "ir/error.h"
 #include "ir/requant.h"
 #include "ir/synthetic.h"
@@ -553,6 +554,27 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, IntegerTier, ::testing::ValuesIn(kTiers), tier_name);
+
+// ---------------------------------------------------------------------------------------------------
+// The pool: every index exactly once, for any thread count; a task's exception reaches the caller and the
+// pool stays usable.
+
+TEST(IntegerThreadPool, EveryIndexOnceAndExceptionsPropagate) {
+  for (const int threads : {1, 2, 3, 5}) {
+    integer::ThreadPool pool(threads);
+    for (const int64_t n : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      for (int round = 0; round < 3; ++round) pool.run(n, [&](int64_t i) { hits[static_cast<size_t>(i)]++; });
+      for (const auto& h : hits) ASSERT_EQ(h.load(), 3) << threads << " threads, n " << n;
+    }
+    EXPECT_THROW(pool.run(100, [](int64_t i) {
+      if (i == 37) throw std::runtime_error("task 37");
+    }), std::runtime_error);
+    std::atomic<int64_t> sum{0};
+    pool.run(10, [&](int64_t i) { sum += i; });
+    EXPECT_EQ(sum.load(), 45);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Dispatch.
