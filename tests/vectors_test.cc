@@ -615,11 +615,16 @@ TEST(Vectors, RefusesANonEmptyDirectoryUnlessForced) {
   EXPECT_EQ(entries_named(root(), "existing."), 0u);  // no temporary or old directory left
 }
 
+// NHWC, and the threshold form running (equal to exact on every accumulator, ties included).
 TEST(Vectors, NhwcLayoutIsTheNchwTensorsTransposed) {
   const fs::path nchw = v2();
-  const fs::path nhwc = generated("v2_nhwc", kV2 + " --layout nhwc");
+  const fs::path nhwc = generated("v2_nhwc", kV2 + " --layout nhwc --requant thresholds");
   const json a = manifest(nchw).at("runs")[0].at("tensors"), b = manifest(nhwc).at("runs")[0].at("tensors");
   EXPECT_EQ(manifest(nhwc).at("layout"), "NHWC");
+  EXPECT_EQ(manifest(nhwc).at("requant"), "thresholds");
+  const json rq = json::parse(read_file(nhwc / "in0000/pilot.2.requant.json"));
+  EXPECT_EQ(rq.at("form_used"), "thresholds");
+  EXPECT_EQ(rq.at("exact").at("rounding"), "half_even");
   int checked = 0;
   for (const std::string key : {"in0000/pilot.2.output", "in0000/pilot.0.weight"}) {
     const json& ta = a.at(key);
