@@ -4,10 +4,12 @@
 
 namespace qv::fakequant {
 
-void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm) {
+void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm,
+               const std::set<std::string>* only_modules) {
   std::vector<QActImpl*> acts;
-  for (const auto& m : net.modules()) {
-    if (auto* a = dynamic_cast<QActImpl*>(m.get())) {
+  for (const auto& item : net.named_modules()) {
+    const auto& m = item.value();
+    if (auto* a = dynamic_cast<QActImpl*>(m.get()); a && (!only_modules || only_modules->count(item.key()))) {
       a->observed_max = 0;
       a->observing = true;
       acts.push_back(a);

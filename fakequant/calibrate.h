@@ -7,13 +7,18 @@
 
 #include <torch/torch.h>
 
+#include <set>
+#include <string>
 #include <vector>
 
 #include "fakequant/models.h"
 
 namespace qv::fakequant {
 
-// reset_batch_norm = false keeps imported BN statistics and calibrates the quantizers only.
-void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm = true);
+// reset_batch_norm = false keeps imported BN statistics and calibrates the quantizers only. With
+// `only_modules`, only the quantizers at those module paths are calibrated; the others keep their
+// (imported) ranges and quantize during the pass.
+void calibrate(NetworkImpl& net, const std::vector<torch::Tensor>& batches, bool reset_batch_norm = true,
+               const std::set<std::string>* only_modules = nullptr);
 
 }  // namespace qv::fakequant

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "fakequant/calibrate.h"
 #include "fakequant/checkpoint_io.h"
@@ -209,13 +210,30 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
     try {
       fakequant::load_checkpoint(*net, o.weights);
       r.notes.push_back("weights and quantizer ranges from " + o.weights);
-    } catch (const InputError&) {
-      const auto naming = model == "mobilenet_v2" ? fakequant::PeerNaming::torchvision_mobilenet_v2 : fakequant::PeerNaming::brevitas;
-      const auto left = fakequant::import_state_dict(*net, o.weights, naming);
-      r.notes.push_back("weights imported from " + o.weights + "; " + std::to_string(left.size()) +
-                        " quantizer ranges calibrated on data");
-      fakequant::calibrate(*net, {preprocess(image_tensor(natural_image(o.seed + 1, o.resolution, o.resolution), o.resolution, o.resolution), r.config), x},
-                           /*reset_batch_norm=*/false);
+    } catch (const InputError& own) {
+      // A peer's state_dict: MobileNetV2 from QuantLab (our names) or torchvision, the others from Brevitas.
+      std::vector<fakequant::PeerNaming> namings = {fakequant::PeerNaming::brevitas};
+      if (model == "mobilenet_v2") namings = {fakequant::PeerNaming::quantlab, fakequant::PeerNaming::torchvision_mobilenet_v2};
+      std::vector<std::string> left;
+      for (size_t k = 0; k < namings.size(); ++k) {
+        try {
+          left = fakequant::import_state_dict(*net, o.weights, namings[k]);
+          break;
+        } catch (const InputError&) {
+          if (k + 1 == namings.size()) throw;  // the last naming's message lists its keys
+        }
+      }
+      // Quantizers the checkpoint does not hold (harmonization's, a float checkpoint's) get ranges from data.
+      std::set<std::string> missing;
+      for (const std::string& key : left) missing.insert(key.substr(0, key.rfind('.')));
+      for (const auto& item : net->named_modules())
+        if (dynamic_cast<fakequant::QActImpl*>(item.value().get()) && item.key().rfind("harmonize_", 0) == 0) missing.insert(item.key());
+      r.notes.push_back("weights imported from " + o.weights + "; " + std::to_string(missing.size()) +
+                        " quantizer ranges calibrated on data, the others as stored");
+      if (!missing.empty())
+        fakequant::calibrate(*net, {preprocess(image_tensor(natural_image(o.seed + 1, o.resolution, o.resolution), o.resolution, o.resolution), r.config), x},
+                             /*reset_batch_norm=*/false, &missing);
+      (void)own;
     }
   } else {
     progress("calibrating seeded random weights");

@@ -177,10 +177,11 @@ class Lowering {
     r.ir = b_.conv2d(n.name, x.ir, c.weight, std::nullopt, c.stride, c.pad, pad_value, c.groups);
     r.inputs = {x.ir};
     r.pending = {r.ir};
+    const bool offsets = !all_zero(x.offset);
     for (int64_t o = 0; o < O; ++o) {
       const int64_t in_ch0 = o / (O / c.groups) * I;
       Rational zsum = 0;
-      for (int64_t i = 0; i < I; ++i) {
+      for (int64_t i = 0; i < I && offsets; ++i) {
         const Rational& z = channel(x.offset, in_ch0 + i);
         if (z == 0) continue;
         int64_t wsum = 0;
@@ -202,9 +203,10 @@ class Lowering {
     r.ir = b_.linear(n.name, x.ir, l.weight);
     r.inputs = {x.ir};
     r.pending = {r.ir};
+    const bool offsets = !all_zero(x.offset);  // checked once: VGG's first linear has 10^8 weights
     for (int64_t o = 0; o < O; ++o) {
       Rational zsum = 0;
-      for (int64_t i = 0; i < I; ++i)
+      for (int64_t i = 0; i < I && offsets; ++i)
         if (channel(x.offset, i) != 0) zsum += Rational(l.weight.data[static_cast<size_t>(o * I + i)]) * channel(x.offset, i);
       const Rational& sw = channel(l.weight_scale, o);
       r.alpha.push_back(sw * x.scale[0]);
