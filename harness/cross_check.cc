@@ -166,7 +166,13 @@ CrossCheck cross_check(const integerize::Lowered& exact, const Network& net, con
     const Grid& grid = exact.grids.at(seg.output);
     const TraceEntry* ref_entry = find_entry(reference, seg.output);
     const auto fit = run.values.find(seg.output);
-    if (!ref_entry || fit == run.values.end()) continue;
+    if (!ref_entry) continue;
+    if (fit == run.values.end()) {
+      // No float tensor of this name (the pixel input: the float network only has the normalized
+      // image). Later segments read the integer network's own values for it.
+      if (seg.inputs.empty()) float_q[seg.output] = ref_entry->value;
+      continue;
+    }
     const IntTensor& ref = ref_entry->value;
     const FloatTensor& f = fit->second;
     // Map the float tensor onto the grid.

@@ -1,5 +1,6 @@
 #include "harness/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -200,7 +201,19 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   }
   const fakequant::ModelQuant mq = fakequant::model_quant(r.config);
   fakequant::ActQuant input_q = fakequant::act_quant(r.config, r.config.input);
-  for (const integerize::HarmonizeChange& c : integerize::harmonize(*net, mq.signed_act, input_q))
+  // Pixels as the integer input when the normalization folds exactly into an unpadded first conv
+  // (one std for all channels keeps the input scale per tensor).
+  const std::vector<double> mean = r.config.preprocess.mean.empty() ? std::vector<double>{0.485, 0.456, 0.406} : r.config.preprocess.mean;
+  const std::vector<double> stdv = r.config.preprocess.std.empty() ? std::vector<double>{0.229, 0.224, 0.225} : r.config.preprocess.std;
+  const bool one_std = std::all_of(stdv.begin(), stdv.end(), [&](double v) { return static_cast<float>(v) == static_cast<float>(stdv[0]); });
+  const bool fold_input = one_std && integerize::input_folds_into_first_conv(*net);
+  integerize::PixelInput pixel_grid;
+  for (size_t c = 0; c < 3; ++c) {
+    pixel_grid.mean.push_back(static_cast<float>(mean.size() == 1 ? mean[0] : mean.at(c)));
+    pixel_grid.std.push_back(static_cast<float>(stdv.size() == 1 ? stdv[0] : stdv.at(c)));
+  }
+  if (fold_input) r.notes.push_back("input: the 8-bit pixels; the normalization folds into the unpadded first conv");
+  for (const integerize::HarmonizeChange& c : integerize::harmonize(*net, mq.signed_act, input_q, fold_input))
     r.harmonized.push_back(c.inserted + ": " + c.reason);
   const torch::Tensor pixels = load_input(o, r.input_description);
   const torch::Tensor x = preprocess(pixels, r.config);
@@ -252,7 +265,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   lap("fake-quant");
   progress("integerizing");
   const Shape shape(x.sizes().begin(), x.sizes().end());
-  r.exact = integerize::lower(integerize::extract(*net, shape));
+  r.exact = integerize::lower(integerize::extract(*net, shape, fold_input ? &pixel_grid : nullptr));
   r.exact.network.metadata["model"] = model;
   r.exact.network.metadata["config"] = r.config.source_file;
   r.exact.network.metadata["seed"] = std::to_string(o.seed);

@@ -108,13 +108,35 @@ class Extractor {
     return q;
   }
 
-  QGraph run(const Shape& input_shape) {
+  QGraph run(const Shape& input_shape, const PixelInput* pixels) {
     QGraph g;
     g.name = net_.model_name;
-    for (const GraphNode& n : net_.graph.nodes) {
+    // Graph node i is QGraph node index[i] (the pixel grid adds one node after the input).
+    std::vector<size_t> index(net_.graph.nodes.size());
+    for (size_t gi = 0; gi < net_.graph.nodes.size(); ++gi) {
+      const GraphNode& n = net_.graph.nodes[gi];
       std::vector<size_t> in = n.inputs;
+      for (size_t& j : in) j = index[j];
+      index[gi] = g.nodes.size();
       switch (n.op) {
-        case GraphOp::input: g.nodes.push_back(QNode{n.name, in, QInput{input_shape}}); break;
+        case GraphOp::input:
+          g.nodes.push_back(QNode{n.name, in, QInput{input_shape}});
+          if (pixels) {
+            // x = (p / 255 - m) / s: the grid of p has scale 1 / (255 s) and offset -m / s, exactly.
+            QAct a;
+            a.type = IntType{8, false};
+            a.qmin = 0, a.qmax = 255;
+            a.rounding = Rounding::half_even;
+            for (size_t c = 0; c < pixels->mean.size(); ++c) {
+              const Rational m = *exact_rational(pixels->mean[c]), sd = *exact_rational(pixels->std[c]);
+              if (sd <= 0) fail(n.name, "a preprocessing std is not positive");
+              a.scale.push_back(Rational(1) / (Rational(255) * sd));
+              a.offset.push_back(-m / sd);
+            }
+            g.nodes.push_back(QNode{"input_pixels", {index[gi]}, a});
+            index[gi] = g.nodes.size() - 1;
+          }
+          break;
         case GraphOp::conv: {
           const fakequant::QConv2dImpl& c = *n.conv;
           if (c.wq.kind == QuantKind::none) fail(n.name, "the weights are not quantized (fp32 scheme or a float rule)");
@@ -204,8 +226,9 @@ class Extractor {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       auto* p = std::get_if<QAvgPool>(&g.nodes[i].op);
       if (!p || !p->truncate) continue;
-      const GraphNode& producer = net_.graph.nodes.at(net_.graph.nodes[i].inputs[0]);
-      const torch::Tensor& x = all.at(net_.graph.nodes[i].inputs[0]).second;
+      const size_t gi = net_.graph.find(g.nodes[i].name);
+      const GraphNode& producer = net_.graph.nodes.at(net_.graph.nodes[gi].inputs[0]);
+      const torch::Tensor& x = all.at(net_.graph.nodes[gi].inputs[0]).second;
       const int64_t K = x.size(2);
       const fakequant::QActImpl& a = *producer.act;
       p->shift = fakequant::trunc_avg_pool_shift(a.aq.bits, static_cast<int>(K), p->bits);
@@ -222,6 +245,8 @@ class Extractor {
 
 }  // namespace
 
-QGraph extract(const fakequant::NetworkImpl& net, const Shape& input_shape) { return Extractor(net).run(input_shape); }
+QGraph extract(const fakequant::NetworkImpl& net, const Shape& input_shape, const PixelInput* pixel_input) {
+  return Extractor(net).run(input_shape, pixel_input);
+}
 
 }  // namespace qv::integerize

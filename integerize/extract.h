@@ -9,11 +9,20 @@
 #include "fakequant/models.h"
 #include "integerize/qgraph.h"
 
+#include <vector>
+
 namespace qv::integerize {
 
 // Throws IntegerizeError naming the layer when a node has no exact integer form (an unquantized layer,
 // a grid that overflows its type).
-QGraph extract(const fakequant::NetworkImpl& net, const Shape& input_shape);
+//
+// pixel_input: the network input feeds an unpadded conv directly (harmonize's fold_input); the
+// integer input is then the 8-bit pixels p, on the grid x = p / (255 std) - mean / std of the
+// preprocessing (float32 mean and std, one std for every channel), as the quantizer "input_pixels".
+struct PixelInput {
+  std::vector<float> mean, std;
+};
+QGraph extract(const fakequant::NetworkImpl& net, const Shape& input_shape, const PixelInput* pixel_input = nullptr);
 
 // Exact rationals of a float tensor's values (any float dtype), in row-major order.
 std::vector<Rational> exact_values(const torch::Tensor& t);

@@ -7,8 +7,20 @@ namespace qv::integerize {
 using fakequant::GraphNode;
 using fakequant::GraphOp;
 
+bool input_folds_into_first_conv(const fakequant::NetworkImpl& net) {
+  const std::vector<GraphNode>& nodes = net.graph.nodes;
+  bool any = false;
+  for (const GraphNode& n : nodes)
+    for (size_t j : n.inputs)
+      if (nodes[j].op == GraphOp::input) {
+        if (n.op != GraphOp::conv || n.conv->padding != 0) return false;
+        any = true;
+      }
+  return any;
+}
+
 std::vector<HarmonizeChange> harmonize(fakequant::NetworkImpl& net, const fakequant::ActQuant& identity,
-                                       const fakequant::ActQuant& input) {
+                                       const fakequant::ActQuant& input, bool fold_input) {
   const std::vector<GraphNode>& nodes = net.graph.nodes;
   const size_t N = nodes.size();
   // Which values are on an integer grid.
@@ -49,8 +61,8 @@ std::vector<HarmonizeChange> harmonize(fakequant::NetworkImpl& net, const fakequ
     GraphNode n = nodes[i];
     for (size_t& j : n.inputs) j = remap[j];
     remap[i] = g.add(n);
-    if (reason[i].empty()) continue;
     const bool is_input = n.op == GraphOp::input;
+    if (reason[i].empty() || (is_input && fold_input)) continue;
     fakequant::QAct act(fakequant::ActFn::identity, is_input ? input : identity);
     std::string module = "harmonize_" + n.name;
     std::replace(module.begin(), module.end(), '.', '_');

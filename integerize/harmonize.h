@@ -24,7 +24,14 @@ struct HarmonizeChange {
   std::string reason;
 };
 
+// fold_input: the network input is left unquantized because the pixels themselves are the integer
+// input, their normalization folded into the first conv (input_folds_into_first_conv).
 std::vector<HarmonizeChange> harmonize(fakequant::NetworkImpl& net, const fakequant::ActQuant& identity,
-                                       const fakequant::ActQuant& input);
+                                       const fakequant::ActQuant& input, bool fold_input = false);
+
+// True when every reader of the network input is a conv without padding (Brevitas' MobileNet V1): then
+// x = (p / 255 - mean) / std needs no quantizer, since p is an integer and the affine map folds exactly
+// into the conv's delta (zero padding would need p = 255 mean, not an integer).
+bool input_folds_into_first_conv(const fakequant::NetworkImpl& net);
 
 }  // namespace qv::integerize

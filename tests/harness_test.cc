@@ -166,10 +166,24 @@ TEST(Harmonize, BrevitasNetworksOnlyGetAnInputQuantizer) {
     fakequant::ModelOptions mo;
     mo.resolution = model == "vgg16" ? 32 : 64;
     auto net = fakequant::build_model(model, c, mo);
+    // Only MobileNet V1's unpadded first conv can absorb the normalization of the pixels.
+    EXPECT_EQ(integerize::input_folds_into_first_conv(*net), model == "mobilenet_v1") << model;
     const auto changes = integerize::harmonize(*net, fakequant::model_quant(c).signed_act, fakequant::act_quant(c, c.input));
     ASSERT_EQ(changes.size(), 1u) << model;
     EXPECT_EQ(changes[0].inserted, "input_quant");
   }
+}
+
+TEST(Harness, MobileNetV1RunsOnThePixelsThemselves) {
+  // Brevitas MobileNet V1: one std (0.226) for every channel, unpadded first conv: the integer input is
+  // the 8-bit image and (p / 255 - mean) / std folds into the first conv's delta. No quantizer is
+  // inserted, and the integer input equals the embedded image's pixels.
+  const PipelineResult r = run("mobilenet_v1", "brevitas_4b.json", 64);
+  EXPECT_TRUE(r.harmonized.empty());
+  const Node* in = r.network.find("input_pixels");
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(in->output.type, (IntType{8, false}));
+  expect_all_explained(r, "mobilenet_v1 pixels");
 }
 
 TEST(Harmonize, MobileNetV2GetsQuantizersAtEveryBranchEndAndSum) {
