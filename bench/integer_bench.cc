@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/onednn_bench.h"
 #include "integer/evaluator.h"
 #include "integer/isa.h"
 #include "ir/synthetic.h"
@@ -94,6 +95,47 @@ void BM_MobileNetV2_224(benchmark::State& state) { run_network(state, "mobilenet
 void BM_Vgg16_224(benchmark::State& state) { run_network(state, "vgg16"); }
 BENCHMARK(BM_MobileNetV2_224)->ArgsProduct({{0, 1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Vgg16_224)->ArgsProduct({{1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+// Against oneDNN in the same run: per iteration, one evaluation of ours (avx512vnni when the CPU has it,
+// else auto) and one pass over oneDNN int8 convolutions / inner products of the same layers
+// (onednn_bench.h), both on `threads` threads; primitives, plans and buffers created outside the loop.
+// Args: (network: 0 MobileNetV2, 1 VGG16; threads; mode: 0 full trace (recycled), 1 output only).
+// Counters: ours_ms, onednn_ms and onednn_over_ours (> 1: ours is faster).
+void BM_VsOneDnn(benchmark::State& state) {
+  if (!bench::onednn_available()) {
+    state.SkipWithError("oneDNN not built in (libdnnl-dev not found at configure time)");
+    return;
+  }
+  const std::string name = state.range(0) == 0 ? "mobilenet_v2" : "vgg16";
+  const int threads = static_cast<int>(state.range(1));
+  const bool output_only = state.range(2) != 0;
+  Model& m = model(name);
+  const integer::Plan plan(m.net, integer::Options{.threads = threads, .isa = "auto"});
+  bench::OneDnnHandle dnn = bench::onednn_prepare(m.net);
+  bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
+  double ours = 0, theirs = 0;
+  Trace previous;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (output_only) {
+      Trace out = integer::evaluate_output(plan, m.inputs);
+      benchmark::DoNotOptimize(out.data());
+    } else {
+      Trace trace = integer::evaluate(plan, m.inputs, std::move(previous));
+      benchmark::DoNotOptimize(trace.data());
+      previous = std::move(trace);
+    }
+    ours += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    theirs += bench::onednn_run(*dnn, threads);
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["ours_ms"] = 1e3 * ours / n;
+  state.counters["onednn_ms"] = 1e3 * theirs / n;
+  state.counters["onednn_over_ours"] = theirs / ours;
+  state.counters["layers"] = bench::onednn_layers(*dnn);
+  state.SetLabel(name + (output_only ? ", output only" : ", full trace") + "; oneDNN: " + bench::onednn_implementations(*dnn));
+}
+BENCHMARK(BM_VsOneDnn)->ArgsProduct({{0, 1}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 // Building the plan: every weight read, proven and packed.
 void BM_PlanVgg16_224(benchmark::State& state) {

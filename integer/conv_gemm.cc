@@ -19,7 +19,8 @@ inline uint32_t lane_bits(int64_t v, int lane, int64_t granule) {
 
 // Image [N][G][PH][PW][cq] of granules; padding holds pad_value - offset, lanes past Cg hold 0. Every
 // granule is written (the workspace is reused, not cleared).
-const uint32_t* pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, ThreadPool& pool, Workspace& ws) {
+template <class T>
+const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, ThreadPool& pool, Workspace& ws) {
   const int64_t row_granules = L.PW * L.cq;
   uint32_t* image = scratch(ws.image, N * L.G * L.PH * row_granules);
   std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
@@ -45,12 +46,12 @@ const uint32_t* pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, T
       for (int64_t x0 = 0; x0 < L.W; x0 += 16) {
         const int64_t x1 = std::min(L.W, x0 + 16);
         for (int64_t c = 0; c < L.Cg; ++c) {
-          const int64_t* src = in.data.data() + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
+          const T* src = data + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
           if (L.granule == 4) {
-            for (int64_t x = x0; x < x1; ++x) bytes[x * pixel_bytes + c] = static_cast<unsigned char>(src[x] - L.act_offset);
+            for (int64_t x = x0; x < x1; ++x) bytes[x * pixel_bytes + c] = static_cast<unsigned char>(static_cast<int64_t>(src[x]) - L.act_offset);
           } else {
             for (int64_t x = x0; x < x1; ++x) {
-              const uint16_t v = static_cast<uint16_t>(src[x] - L.act_offset);
+              const uint16_t v = static_cast<uint16_t>(static_cast<int64_t>(src[x]) - L.act_offset);
               std::memcpy(bytes + x * pixel_bytes + 2 * c, &v, 2);
             }
           }
@@ -63,10 +64,19 @@ const uint32_t* pack_image(const GemmLayer& L, const IntTensor& in, int64_t N, T
   return image;
 }
 
+const uint32_t* pack_image(const GemmLayer& L, const ActSource& in, int64_t N, ThreadPool& pool, Workspace& ws) {
+  if (in.wide != nullptr) return pack_image_t(L, in.wide, N, pool, ws);
+  if (in.is_signed) return pack_image_t(L, reinterpret_cast<const int8_t*>(in.bytes), N, pool, ws);
+  return pack_image_t(L, in.bytes, N, pool, ws);
+}
+
 }  // namespace
 
 MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
-  const int64_t N = input.dim(0);
+  return run_gemm(L, ActSource::of(input.data.data()), input.dim(0), out, pool, ws);
+}
+
+MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
   const uint32_t* image = pack_image(L, input, N, pool, ws);
   const GemmKernel& kernel = *L.kernel;
   const int64_t P = L.OH * L.OW;
@@ -92,6 +102,10 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
     int32_t tile32[8 * 64];
     int64_t tile64[8 * 64];
     MinMax mm;
+    // Without a trace tensor the accumulators of the task go to a per-thread buffer [channel][pixel].
+    const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR), span = p_end - p_begin;
+    thread_local std::vector<int64_t> local;
+    if (out.acc_out == nullptr && local.size() < static_cast<size_t>(nv * 16 * span)) local.resize(static_cast<size_t>(nv * 16 * span));
     MicroTile t{};
     t.tap_offset = L.tap_offset.data();
     t.cq = L.cq;
@@ -122,7 +136,7 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
       for (int64_t c = 0; c < channels; ++c) {
         const int64_t o = g * L.Og + sb * NV * 16 + c;
         const int64_t add = L.out_add[static_cast<size_t>(o)];
-        int64_t* dst = out.acc_out + (n * out.O + o) * out.plane + p0;
+        int64_t* dst = out.acc_out != nullptr ? out.acc_out + (n * out.O + o) * out.plane + p0 : local.data() + c * span + (p0 - p_begin);
         int64_t lo = INT64_MAX, hi = INT64_MIN;
         if (chunked) {
           for (int64_t i = 0; i < mr; ++i) {
@@ -140,9 +154,12 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
       }
     }
     // The fused requant over the task's pixel range, channel by channel (contiguous runs).
-    const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR);
-    for (int64_t ol = sb * NV * 16; ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol)
-      finish_run(out, n, g * L.Og + ol, p_begin, p_end - p_begin, mm);
+    for (int64_t ol = sb * NV * 16; ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol) {
+      if (out.acc_out != nullptr)
+        finish_run(out, n, g * L.Og + ol, p_begin, span, mm);
+      else
+        finish_run(out, n, g * L.Og + ol, p_begin, span, mm, local.data() + (ol - sb * NV * 16) * span);
+    }
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });

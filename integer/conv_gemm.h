@@ -11,5 +11,9 @@
 namespace qv::integer {
 
 MinMax run_gemm(const GemmLayer& layer, const IntTensor& input, const OutputStage& out, ThreadPool& pool, Workspace& workspace);
+// The same on an int64 or 8-bit source of batch N (evaluate_output); with out.acc_out == nullptr the
+// accumulators live only in per-task buffers.
+MinMax run_gemm(const GemmLayer& layer, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
+                Workspace& workspace);
 
 }  // namespace qv::integer

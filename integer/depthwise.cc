@@ -133,7 +133,25 @@ __attribute__((target("avx2"))) void plane_avx2_direct(const PlaneArgs& a, int64
 
 MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
                      Workspace& ws) {
-  const int64_t N = input.dim(0), m = L.O / L.C, P = L.OH * L.OW, plane_size = L.PH * L.PW;
+  return run_depthwise(L, ActSource::of(input.data.data()), input.dim(0), out, isa, pool, ws);
+}
+
+namespace {
+
+template <class T>
+void fill_plane(const DepthwiseLayer& L, const T* src_plane, int32_t* dst) {
+  for (int64_t y = 0; y < L.H; ++y) {
+    const T* src = src_plane + y * L.W;
+    int32_t* d = dst + (y + L.pad_top) * L.PW + L.pad_left;
+    for (int64_t x = 0; x < L.W; ++x) d[x] = static_cast<int32_t>(src[x]);  // the planner proved the range
+  }
+}
+
+}  // namespace
+
+MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N, const OutputStage& out, Isa isa,
+                     ThreadPool& pool, Workspace& ws) {
+  const int64_t m = L.O / L.C, P = L.OH * L.OW, plane_size = L.PH * L.PW;
   void (*plane_fn)(const PlaneArgs&);
   Path tier;
   switch (isa) {
@@ -147,17 +165,21 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
   pool.run(N * L.C, [&](int64_t nc) {
     int32_t* dst = planes + nc * plane_size;
     std::fill(dst, dst + plane_size, static_cast<int32_t>(L.pad_value));
-    for (int64_t y = 0; y < L.H; ++y) {
-      const int64_t* src = input.data.data() + (nc * L.H + y) * L.W;
-      int32_t* d = dst + (y + L.pad_top) * L.PW + L.pad_left;
-      for (int64_t x = 0; x < L.W; ++x) d[x] = static_cast<int32_t>(src[x]);  // the planner proved the range
-    }
+    const int64_t at = nc * L.H * L.W;
+    if (input.wide != nullptr)
+      fill_plane(L, input.wide + at, dst);
+    else if (input.is_signed)
+      fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, dst);
+    else
+      fill_plane(L, input.bytes + at, dst);
   });
   MinMax total;
   std::mutex total_mutex;
   pool.run(N * L.O, [&](int64_t no) {
     const int64_t n = no / L.O, o = no % L.O, c = o / m;
-    int64_t* dst = out.acc_out + no * P;  // (n, o) plane of the NCHW output
+    thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
+    if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
+    int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();  // (n, o) plane of the NCHW output
     const int64_t bias = L.bias[static_cast<size_t>(o)];
     PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
                 L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, dst};
@@ -177,7 +199,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const IntTensor& input, const Outp
     }
     MinMax mm;
     out.min_max(dst, P, mm.acc_min, mm.acc_max);
-    finish_run(out, n, o, 0, P, mm);
+    finish_run(out, n, o, 0, P, mm, dst);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });

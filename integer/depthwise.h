@@ -17,5 +17,7 @@ namespace qv::integer {
 
 MinMax run_depthwise(const DepthwiseLayer& layer, const IntTensor& input, const OutputStage& out, Isa isa, ThreadPool& pool,
                      Workspace& workspace);
+MinMax run_depthwise(const DepthwiseLayer& layer, const ActSource& input, int64_t N, const OutputStage& out, Isa isa,
+                     ThreadPool& pool, Workspace& workspace);
 
 }  // namespace qv::integer

@@ -191,6 +191,263 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace rec
   return trace;
 }
 
+namespace {
+
+// A node's value in evaluate_output: packed bytes (types of <= 8 bits) or an int64 tensor.
+struct Value {
+  bool present = false;
+  bool narrow = false;
+  const uint8_t* bytes = nullptr;
+  IntTensor wide;  // !narrow
+  Shape shape;
+  IntType type;
+  std::string layout;
+  ActSource source() const { return narrow ? ActSource{nullptr, bytes, type.is_signed} : ActSource::of(wide.data.data()); }
+};
+
+bool fits_byte(IntType t) { return t.bits <= 8; }
+
+IntTensor unpack(const Value& v) {
+  if (!v.narrow) return v.wide;
+  IntTensor t;
+  t.shape = v.shape, t.type = v.type, t.layout = v.layout;
+  const size_t n = static_cast<size_t>(element_count(v.shape));
+  t.data.resize(n);
+  if (v.type.is_signed)
+    for (size_t i = 0; i < n; ++i) t.data[i] = static_cast<int8_t>(v.bytes[i]);
+  else
+    for (size_t i = 0; i < n; ++i) t.data[i] = v.bytes[i];
+  return t;
+}
+
+uint8_t* narrow_storage(OutputBuffers& b, size_t i, const Shape& shape) {
+  std::vector<uint8_t>& buf = b.bytes[i];
+  buf.resize(static_cast<size_t>(element_count(shape)));
+  return buf.data();
+}
+
+// Stores a checked tensor as node i's value (packed when its type has <= 8 bits).
+void store(Value& v, IntTensor t, OutputBuffers& b, size_t i) {
+  v.present = true;
+  v.shape = t.shape, v.type = t.type, v.layout = t.layout;
+  v.narrow = fits_byte(t.type);
+  if (!v.narrow) {
+    v.wide = std::move(t);
+    return;
+  }
+  uint8_t* dst = narrow_storage(b, i, t.shape);
+  for (size_t k = 0; k < t.data.size(); ++k) dst[k] = static_cast<uint8_t>(t.data[k]);
+  v.bytes = dst;
+}
+
+// add_requant on packed or wide branches, as run_add_requant (sum in __int128, clamp to the type).
+void add_requant_packed(const AddRequantLayer& L, const std::vector<const Value*>& in, Value& out, OutputBuffers& b, size_t i,
+                        ThreadPool& pool) {
+  if (in.empty() || in.size() != L.branches.size())
+    throw std::invalid_argument("add_requant has " + std::to_string(L.branches.size()) + " branches and " + std::to_string(in.size()) + " inputs");
+  const Value& first = *in[0];
+  if (first.shape.size() < 2) throw std::invalid_argument("add_requant inputs need a channel axis");
+  for (const Value* v : in)
+    if (v->shape != first.shape) throw std::invalid_argument("add_requant shapes differ");
+  const int64_t N = first.shape[0], C = first.shape[1], inner = element_count(first.shape) / std::max<int64_t>(N * C, 1);
+  for (const auto& br : L.branches)
+    if (br->channels() != static_cast<size_t>(C)) throw std::invalid_argument("add_requant branch channels differ from the input's");
+  const int64_t lo = out.type.min(), hi = out.type.max();
+  const bool narrow = fits_byte(out.type);
+  uint8_t* dst8 = nullptr;
+  if (narrow) {
+    dst8 = narrow_storage(b, i, first.shape);
+    out.narrow = true, out.bytes = dst8;
+  } else {
+    out.wide = new_tensor(first.shape, out.type, first.layout.c_str());
+  }
+  out.present = true, out.shape = first.shape, out.layout = first.layout;
+  pool.run(N * C, [&](int64_t nc) {
+    const size_t channel = static_cast<size_t>(nc % C);
+    thread_local std::vector<int64_t> term, x;
+    thread_local std::vector<__int128> sum;
+    term.resize(static_cast<size_t>(inner));
+    x.resize(static_cast<size_t>(inner));
+    sum.assign(static_cast<size_t>(inner), 0);
+    for (size_t br = 0; br < L.branches.size(); ++br) {
+      const Value& v = *in[br];
+      const int64_t* src;
+      if (v.narrow) {
+        const uint8_t* p = v.bytes + nc * inner;
+        if (v.type.is_signed)
+          for (int64_t k = 0; k < inner; ++k) x[static_cast<size_t>(k)] = static_cast<int8_t>(p[k]);
+        else
+          for (int64_t k = 0; k < inner; ++k) x[static_cast<size_t>(k)] = p[k];
+        src = x.data();
+      } else {
+        src = v.wide.data.data() + nc * inner;
+      }
+      L.branches[br]->apply(channel, src, term.data(), inner);
+      for (int64_t k = 0; k < inner; ++k) sum[static_cast<size_t>(k)] += term[static_cast<size_t>(k)];
+    }
+    for (int64_t k = 0; k < inner; ++k) {
+      const __int128 s = sum[static_cast<size_t>(k)];
+      const int64_t y = s < lo ? lo : s > hi ? hi : static_cast<int64_t>(s);
+      if (narrow)
+        dst8[nc * inner + k] = static_cast<uint8_t>(y);
+      else
+        out.wide.data[static_cast<size_t>(nc * inner + k)] = y;
+    }
+  });
+}
+
+bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
+
+Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<char>& wanted,
+                           const std::map<std::string, size_t>& index, OutputBuffers& B) {
+  const Network& network = plan.network();
+  const size_t count = network.nodes.size();
+  B.bytes.resize(count);
+  std::vector<int> consumers(count, 0);
+  for (const Node& node : network.nodes)
+    for (const std::string& name : node.inputs)
+      if (const auto it = index.find(name); it != index.end()) ++consumers[it->second];
+  std::vector<Value> values(count);
+  ThreadPool pool(plan.threads());
+  size_t next_input = 0;
+  MinMax fused_range;
+  for (size_t i = 0; i < count; ++i) {
+    const Node& node = network.nodes[i];
+    const NodePlan& np = plan.nodes()[i];
+    Value& v = values[i];
+    if (node.kind() == OpKind::input) {
+      if (next_input >= inputs.size()) throw InputError("", where(node), "no input tensor given");
+      IntTensor t = inputs[next_input++];
+      t.type = node.output.type;
+      check_value(node, t);
+      store(v, std::move(t), B, i);
+      continue;
+    }
+    std::vector<const Value*> in;
+    // A fused requant's value came from the previous node's output stage (which may not have kept its accumulators).
+    if (np.kernel != NodeKernel::fused)
+      for (const std::string& name : node.inputs) {
+      const auto it = index.find(name);
+      if (it == index.end() || it->second >= i || !values[it->second].present)
+        throw InputError("", where(node), "input '" + name + "' is not an earlier node");
+      in.push_back(&values[it->second]);
+    }
+    switch (np.kernel) {
+      case NodeKernel::gemm:
+      case NodeKernel::depthwise: {
+        if (in.size() != 1) throw std::invalid_argument("expects 1 input");
+        const Value& x = *in[0];
+        const bool conv = node.kind() == OpKind::conv2d;
+        const Shape shape = conv ? reference::conv2d_output_shape(std::get<Conv2dOp>(node.op), x.shape)
+                                 : reference::linear_output_shape(std::get<LinearOp>(node.op), x.shape);
+        if (shape != node.output.shape) throw InputError("", where(node), "shape differs from the declared one");
+        const char* layout = conv ? "NCHW" : "NC";
+        const bool fused = np.fuses_next;
+        const bool keep_acc = wanted[i] || consumers[i] > (fused ? 1 : 0);
+        OutputStage stage;
+        IntTensor acc, rq_wide;
+        if (keep_acc) {
+          acc = new_tensor(shape, node.output.type, layout);
+          stage.acc_out = acc.data.data();
+        }
+        stage.O = shape[1];
+        stage.plane = conv ? shape[2] * shape[3] : 1;
+        stage.min_max = min_max_for(plan.isa());
+        stage.acc_lo = node.output.type.min(), stage.acc_hi = node.output.type.max();
+        Value* next = nullptr;
+        if (fused) {
+          const Node& nn = network.nodes[i + 1];
+          next = &values[i + 1];
+          stage.requant = plan.nodes()[i + 1].requant.get();
+          next->present = true, next->shape = shape, next->type = nn.output.type, next->layout = layout;
+          if (fits_byte(nn.output.type)) {
+            next->narrow = true;
+            next->bytes = stage.narrow_out = narrow_storage(B, i + 1, shape);
+          } else {
+            rq_wide = new_tensor(shape, nn.output.type, layout);
+            stage.requant_out = rq_wide.data.data();
+          }
+        }
+        const int64_t N = x.shape.at(0);
+        const MinMax mm = np.kernel == NodeKernel::gemm ? run_gemm(*np.gemm, x.source(), N, stage, pool, B.workspace)
+                                                        : run_depthwise(*np.depthwise, x.source(), N, stage, plan.isa(), pool, B.workspace);
+        if (!in_type(node.output.type, mm.acc_min, mm.acc_max)) throw InputError("", where(node), "accumulator outside its type");
+        if (keep_acc) store(v, std::move(acc), B, i);
+        if (next != nullptr && !next->narrow) next->wide = std::move(rq_wide);
+        fused_range = mm;
+        break;
+      }
+      case NodeKernel::fused:
+        path_counters().add(Path::requant_fused);
+        if (!in_type(node.output.type, fused_range.y_min, fused_range.y_max)) throw InputError("", where(node), "value outside its type");
+        break;
+      case NodeKernel::add_requant:
+        path_counters().add(Path::add_requant);
+        v.type = node.output.type;
+        add_requant_packed(*np.add_requant, in, v, B, i, pool);
+        break;
+      default: {
+        std::vector<IntTensor> unpacked;
+        unpacked.reserve(in.size());
+        std::vector<const IntTensor*> args;
+        for (const Value* x : in) {
+          if (x->narrow) {
+            unpacked.push_back(unpack(*x));
+            args.push_back(&unpacked.back());
+          } else {
+            args.push_back(&x->wide);
+          }
+        }
+        IntTensor value;
+        if (np.kernel == NodeKernel::max_pool2d) {
+          path_counters().add(Path::max_pool2d);
+          if (args.size() != 1) throw std::invalid_argument("expects 1 input");
+          value = run_max_pool2d(std::get<MaxPool2dOp>(node.op), *args[0], node.output.type, pool, nullptr);
+        } else if (np.kernel == NodeKernel::requant) {
+          value = run_requant(*np.requant, std::get<RequantOp>(node.op), *args.at(0), node.output.type, pool, nullptr);
+        } else {
+          value = reference_op(node, args, plan.threads());
+        }
+        check_value(node, value);
+        store(v, std::move(value), B, i);
+        break;
+      }
+    }
+  }
+  if (next_input != inputs.size()) throw InputError("", "inputs", "wrong number of input tensors");
+  Trace out;
+  for (size_t i = 0; i < count; ++i) {
+    if (!wanted[i]) continue;
+    IntTensor t = unpack(values[i]);
+    t.scale = network.nodes[i].output.scale;
+    out.push_back({network.nodes[i].name, std::move(t)});
+  }
+  return out;
+}
+
+}  // namespace
+
+Trace evaluate_output(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<std::string>& keep, OutputBuffers* buffers) {
+  const Network& network = plan.network();
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < network.nodes.size(); ++i) index[network.nodes[i].name] = i;
+  std::vector<char> wanted(network.nodes.size(), 0);
+  for (const std::string& name : keep) {
+    const auto it = index.find(name);
+    if (it == index.end()) throw std::invalid_argument("evaluate_output: no node named '" + name + "'");
+    wanted[it->second] = 1;
+  }
+  if (const auto it = index.find(network.output); it != index.end()) wanted[it->second] = 1;
+  OutputBuffers local;
+  OutputBuffers& b = buffers != nullptr ? *buffers : local;
+  try {
+    return evaluate_output_impl(plan, inputs, wanted, index, b);
+  } catch (...) {
+    evaluate(plan, inputs);  // throws the error of the full evaluation (the reference's)
+    throw;
+  }
+}
+
 Trace evaluate_optimized(const Network& network, const std::vector<IntTensor>& inputs, const Options& options) {
   const Plan plan(network, options);
   return evaluate(plan, inputs);

@@ -7,8 +7,10 @@
 // not fit its declared shape or type; std::invalid_argument for an ISA the CPU lacks.
 #pragma once
 
+#include <string>
 #include <vector>
 
+#include "integer/output_stage.h"
 #include "integer/plan.h"
 #include "ir/network.h"
 #include "ir/trace.h"
@@ -19,5 +21,22 @@ namespace qv::integer {
 // overwritten); saves allocating, zero-filling and page-faulting the whole trace again.
 Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace recycled = {});
 Trace evaluate_optimized(const Network& network, const std::vector<IntTensor>& inputs, const Options& options = {});
+
+// Storage evaluate_output may keep between calls: the packed activations of every node and the kernels'
+// scratch buffers (no allocation or page faults on the next call). Optional.
+struct OutputBuffers {
+  std::vector<std::vector<uint8_t>> bytes;  // per node: one byte per value (types of <= 8 bits)
+  Workspace workspace;
+};
+
+// Output-only evaluation: returns, in node order, only the network output and the nodes named in `keep`
+// (as int64 tensors equal to the reference trace's entries). Everything else stays packed: a node whose
+// declared type has <= 8 bits is stored as one byte per value (NCHW), written directly by the fused
+// requant of the producing conv/linear and read directly by the next layer's packing; a conv/linear
+// whose only consumer is its fused requant keeps its accumulators in per-task buffers only, and wider
+// nodes are int64 tensors. Every value is checked against its declared type as in evaluate(); on any
+// error the full evaluate() runs to throw exactly its error. std::invalid_argument when `keep` names no node.
+Trace evaluate_output(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<std::string>& keep = {},
+                      OutputBuffers* buffers = nullptr);
 
 }  // namespace qv::integer

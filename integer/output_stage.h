@@ -18,9 +18,20 @@ namespace qv::integer {
 using MinMaxFn = void (*)(const int64_t* v, int64_t n, int64_t& lo, int64_t& hi);
 MinMaxFn min_max_for(Isa isa);
 
+// A layer's input: an int64 tensor (trace mode, or a node wider than 8 bits), or one byte per value
+// (evaluate_output's packed 8-bit activations: two's complement when signed), NCHW / NC either way.
+struct ActSource {
+  const int64_t* wide = nullptr;
+  const uint8_t* bytes = nullptr;
+  bool is_signed = false;
+  static ActSource of(const int64_t* p) { return {p, nullptr, false}; }
+};
+
 struct OutputStage {
-  int64_t* acc_out = nullptr;            // NCHW / NC trace tensor of the conv/linear
+  int64_t* acc_out = nullptr;            // NCHW / NC trace tensor of the conv/linear; nullptr: accumulators
+                                         // only in per-task buffers (evaluate_output, acc not needed)
   int64_t* requant_out = nullptr;        // same layout, the fused requant node's tensor (or nullptr)
+  uint8_t* narrow_out = nullptr;         // same layout, the fused requant as bytes (evaluate_output, <= 8 bits)
   const FusedRequant* requant = nullptr;
   int64_t plane = 1;                     // elements per (n, o) plane: OH*OW (1 for linear)
   int64_t O = 0;
@@ -47,10 +58,25 @@ struct MinMax {
 // Nothing is computed once an accumulator has left its declared type: the evaluator then reports the
 // conv/linear node exactly as the reference does, and FusedRequant's overflow proofs (made for that
 // type) are never applied outside it.
-inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
-  if (s.requant_out == nullptr || mm.acc_min < s.acc_lo || mm.acc_max > s.acc_hi) return;
+// `acc`: the accumulators of the run (in the trace tensor, or a per-task buffer).
+inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm, const int64_t* acc) {
+  if ((s.requant_out == nullptr && s.narrow_out == nullptr) || mm.acc_min < s.acc_lo || mm.acc_max > s.acc_hi) return;
   const int64_t base = (n_index * s.O + o) * s.plane + p0;
-  s.requant->apply(static_cast<size_t>(o), s.acc_out + base, s.requant_out + base, n, mm.y_min, mm.y_max);
+  if (s.requant_out != nullptr) {
+    s.requant->apply(static_cast<size_t>(o), acc, s.requant_out + base, n, mm.y_min, mm.y_max);
+    if (s.narrow_out != nullptr)
+      for (int64_t i = 0; i < n; ++i) s.narrow_out[base + i] = static_cast<uint8_t>(s.requant_out[base + i]);
+    return;
+  }
+  thread_local std::vector<int64_t> y;
+  if (y.size() < static_cast<size_t>(n)) y.resize(static_cast<size_t>(n));
+  s.requant->apply(static_cast<size_t>(o), acc, y.data(), n, mm.y_min, mm.y_max);
+  uint8_t* dst = s.narrow_out + base;
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(y[static_cast<size_t>(i)]);  // range checked by the caller
+}
+
+inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
+  finish_run(s, n_index, o, p0, n, mm, s.acc_out + (n_index * s.O + o) * s.plane + p0);
 }
 
 }  // namespace qv::integer

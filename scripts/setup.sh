@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(
   g++ pkg-config meson ninja-build ccache
   libboost-dev libboost-program-options-dev nlohmann-json3-dev
-  libgtest-dev librapidcheck-dev libbenchmark-dev
-  libtorch-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist
+  libgtest-dev librapidcheck-dev libbenchmark-dev libdnnl-dev
+  libtorch-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist chromium
 )
 
 missing=()

@@ -239,6 +239,23 @@ void check_identical(const LayerCase& k, Isa isa, int threads) {
             tiers_agreeing(k, expected) + "\n" + plan_of(k.net, isa));
 }
 
+// evaluate_output on `isa`: the network output alone, and every node kept, equal the reference's entries.
+void check_output_only(const LayerCase& k, Isa isa, int threads) {
+  const Trace expected = evaluate_reference(k.net, k.inputs, reference::ReferenceOptions{.threads = 1});
+  const integer::Plan plan(k.net, integer::Options{.threads = threads, .isa = std::string(to_string(isa))});
+  const Trace only = integer::evaluate_output(plan, k.inputs);
+  const Trace expected_only = {*find_entry(expected, k.net.output)};
+  std::string diff = first_difference(expected_only, only);
+  if (diff.empty()) {
+    std::vector<std::string> all;
+    for (const Node& n : k.net.nodes) all.push_back(n.name);
+    diff = first_difference(expected, integer::evaluate_output(plan, k.inputs, all));
+  }
+  if (!diff.empty())
+    RC_FAIL("evaluate_output, " + std::string(to_string(isa)) + ", " + std::to_string(threads) + " threads: " + diff + "\n" +
+            k.summary + "\n" + plan_of(k.net, isa));
+}
+
 class IntegerTier : public ::testing::TestWithParam<Isa> {
  protected:
   void SetUp() override {
@@ -277,7 +294,9 @@ Conv2dOp gen_conv_op(int64_t C, IntType w_type, bool depthwise, std::mt19937_64&
   return op;
 }
 
-void conv_property(Isa isa, bool depthwise) {
+using Checker = void (*)(const LayerCase&, Isa, int);
+
+void conv_property(Isa isa, bool depthwise, Checker check = check_identical) {
   std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
   const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
   const int64_t C = *gen_channels();
@@ -290,7 +309,7 @@ void conv_property(Isa isa, bool depthwise) {
   const int64_t N = *rc::gen::element<int64_t>(1, 1, 2);
   IntTensor input = random_tensor({N, C, H, W}, in_type, "NCHW", rng);
   const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
-  check_identical(k, isa, *rc::gen::inRange(1, 4));
+  check(k, isa, *rc::gen::inRange(1, 4));
 }
 
 TEST_P(IntegerTier, RandomConvEqualsReference) {
@@ -303,19 +322,30 @@ TEST_P(IntegerTier, RandomDepthwiseEqualsReference) {
   EXPECT_TRUE(rc::check("depthwise conv2d + requant on " + isa(), [tier] { conv_property(tier, true); }));
 }
 
+void linear_property(Isa tier, Checker check) {
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
+  const int64_t I = *rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 31, 63, 64, 65, 127, 257, 1000);
+  const int64_t O = *gen_channels(), N = *rc::gen::inRange<int64_t>(1, 4);
+  LinearOp op;
+  op.weight = random_tensor({O, I}, w_type, "OI", rng);
+  if (*rc::gen::arbitrary<bool>()) op.bias = random_tensor({O}, *gen_type(2, 30), "O", rng);
+  IntTensor input = random_tensor({N, I}, in_type, "NC", rng);
+  check(make_linear_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0), tier, *rc::gen::inRange(1, 4));
+}
+
 TEST_P(IntegerTier, RandomLinearEqualsReference) {
   const Isa tier = GetParam();
-  EXPECT_TRUE(rc::check("linear + requant on " + isa(), [tier] {
-    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
-    const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
-    const int64_t I = *rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 31, 63, 64, 65, 127, 257, 1000);
-    const int64_t O = *gen_channels(), N = *rc::gen::inRange<int64_t>(1, 4);
-    LinearOp op;
-    op.weight = random_tensor({O, I}, w_type, "OI", rng);
-    if (*rc::gen::arbitrary<bool>()) op.bias = random_tensor({O}, *gen_type(2, 30), "O", rng);
-    IntTensor input = random_tensor({N, I}, in_type, "NC", rng);
-    check_identical(make_linear_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0), tier, *rc::gen::inRange(1, 4));
-  }));
+  EXPECT_TRUE(rc::check("linear + requant on " + isa(), [tier] { linear_property(tier, check_identical); }));
+}
+
+// The output-only mode (evaluate_output: packed 8-bit activations, accumulators in per-task buffers) on
+// the same random layers: its output, and every node when all are kept, equal the reference's.
+TEST_P(IntegerTier, OutputOnlyRandomLayersEqualReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("output only: conv2d + requant on " + isa(), [tier] { conv_property(tier, false, check_output_only); }));
+  EXPECT_TRUE(rc::check("output only: depthwise + requant on " + isa(), [tier] { conv_property(tier, true, check_output_only); }));
+  EXPECT_TRUE(rc::check("output only: linear + requant on " + isa(), [tier] { linear_property(tier, check_output_only); }));
 }
 
 TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
@@ -450,6 +480,60 @@ TEST_P(IntegerTier, SyntheticVgg16IsIdentical) {
   };
   for (const Bits b : {Bits{8, 8}, Bits{2, 3}, Bits{12, 8}, Bits{16, 16}})
     expect_network_identical(synthetic_vgg16(32, 11, b.act, b.weight), 5, isa());
+}
+
+// evaluate_output on whole networks: the output alone, the output with selected nodes, on 1 and 2 threads,
+// into buffers that held another evaluation (every packed byte must be overwritten).
+void expect_output_only_identical(const Network& net, uint64_t input_seed, const std::string& isa) {
+  const std::vector<IntTensor> in = synthetic_inputs(net, input_seed);
+  const Trace expected = evaluate_reference(net, in);
+  // A few nodes: every fifth, whatever its kind (inputs, convs, fused requants, adds, pools).
+  std::vector<std::string> keep;
+  Trace expected_keep;
+  for (size_t i = 0; i < net.nodes.size(); ++i)
+    if (i % 5 == 2 || net.nodes[i].name == net.output) {
+      if (i % 5 == 2) keep.push_back(net.nodes[i].name);
+      expected_keep.push_back(expected[i]);
+    }
+  const Trace expected_only = {*find_entry(expected, net.output)};
+  for (const int threads : {1, 2}) {
+    const integer::Plan plan(net, {.threads = threads, .isa = isa});
+    integer::OutputBuffers buffers;
+    integer::evaluate_output(plan, synthetic_inputs(net, input_seed + 1), {}, &buffers);
+    EXPECT_EQ(first_difference(expected_only, integer::evaluate_output(plan, in, {}, &buffers)), "")
+        << net.name << " on " << isa << ", " << threads << " threads, output only";
+    EXPECT_EQ(first_difference(expected_keep, integer::evaluate_output(plan, in, keep, &buffers)), "")
+        << net.name << " on " << isa << ", " << threads << " threads, selected nodes";
+  }
+}
+
+TEST_P(IntegerTier, OutputOnlySyntheticNetworksEqualReference) {
+  for (const int resolution : {32, 47, 64}) expect_output_only_identical(synthetic_mobilenet_v2(resolution, 7), 3, isa());
+  struct Bits {
+    int act, weight;
+  };
+  for (const Bits b : {Bits{8, 8}, Bits{2, 3}, Bits{12, 8}})
+    expect_output_only_identical(synthetic_vgg16(32, 11, b.act, b.weight), 5, isa());
+}
+
+TEST(IntegerErrors, OutputOnlyErrorsAreTheReferenceErrors) {
+  const Network net = synthetic_mobilenet_v2(32, 1);
+  std::vector<IntTensor> in = synthetic_inputs(net, 1);
+  in[0].data[5] = 256;  // uint8 input
+  std::string reference_message, output_message;
+  try {
+    evaluate_reference(net, in);
+  } catch (const InputError& e) {
+    reference_message = e.what();
+  }
+  try {
+    integer::evaluate_output(integer::Plan(net, {}), in);
+  } catch (const InputError& e) {
+    output_message = e.what();
+  }
+  EXPECT_FALSE(reference_message.empty());
+  EXPECT_EQ(output_message, reference_message);
+  EXPECT_THROW(integer::evaluate_output(integer::Plan(net, {}), synthetic_inputs(net, 1), {"no such node"}), std::invalid_argument);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -649,6 +733,13 @@ TEST(IntegerErrors, AccumulatorOutsideItsDeclaredTypeIsTheReferenceError) {
     }
     EXPECT_NE(reference_message.find("'conv'"), std::string::npos) << reference_message;
     EXPECT_EQ(optimized_message, reference_message) << to_string(isa);
+    std::string output_message;  // evaluate_output: accumulators only in per-task buffers, the same error
+    try {
+      integer::evaluate_output(integer::Plan(net, {.threads = 2, .isa = std::string(to_string(isa))}), in);
+    } catch (const InputError& e) {
+      output_message = e.what();
+    }
+    EXPECT_EQ(output_message, reference_message) << to_string(isa) << ", evaluate_output";
   }
 }
 

@@ -1,0 +1,29 @@
+// oneDNN int8 convolutions of the same layers as a qverify network, for the comparison columns of
+// bench_integer. Built only when oneDNN (Debian libdnnl-dev) is found; otherwise onednn_available() is
+// false and the comparison benchmarks report themselves as skipped.
+#pragma once
+
+#include <memory>
+
+#include "ir/network.h"
+
+namespace qv::bench {
+
+struct OneDnnNetwork;
+struct OneDnnDeleter {
+  void operator()(OneDnnNetwork* p) const;
+};
+using OneDnnHandle = std::unique_ptr<OneDnnNetwork, OneDnnDeleter>;
+
+bool onednn_available();
+// One primitive per conv2d (u8 src, s8 weights, s32 bias, output scale to u8/s8 as the following
+// requant's declared type, NHWC activations, weights in oneDNN's preferred layout) and per linear
+// (inner product, s32 output), with their memories: all created here, outside any timed loop.
+OneDnnHandle onednn_prepare(const Network& network);
+// Runs every primitive once on `threads` OpenMP threads; returns the wall time in seconds.
+double onednn_run(OneDnnNetwork& net, int threads);
+// The number of layers (primitives) and how many were created with a reference ("ref") implementation.
+int onednn_layers(const OneDnnNetwork& net);
+std::string onednn_implementations(const OneDnnNetwork& net);
+
+}  // namespace qv::bench
