@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "harness/html_report.h"
 #include "harness/pipeline.h"
 #include "harness/report.h"
 #include "integerize/requant_forms.h"
@@ -20,7 +21,7 @@ int command_check(const Args& args) {
   int64_t seed = 0;
   po::options_description opts(
       "qverify --model M --config C [--weights F] [--input F | --seed N] [--resolution R] [--width-mult X]\n"
-      "        [--requant exact|thresholds|mulshift[:D]|tflite-single|tflite-double] [--json] [--threads N]");
+      "        [--requant exact|thresholds|mulshift[:D]|tflite-single|tflite-double] [--json] [--html FILE] [--threads N]");
   opts.add_options()
       ("model", po::value(&o.model), "mobilenet_v1, proxylessnas_mobile14[_hadamard], vgg11..19[_bn] (vgg = vgg16), mobilenet_v2")
       ("config", po::value(&o.config), "quantization config: a shipped name (pact.json) or a file (qverify JSON, QuantLab JSON, Brevitas INI)")
@@ -32,6 +33,7 @@ int command_check(const Args& args) {
       ("requant", po::value(&o.requant), "requantization form (default: the config's)")
       ("threads", po::value(&o.threads)->default_value(2), "threads")
       ("json", "print the report as JSON")
+      ("html", po::value<std::string>(), "also write the report as one self-contained HTML file (plots, heatmap, explanations)")
       ("all-layers", "list every layer, also those without differences")
       ("no-optimized", "do not run the optimized backend");
   po::variables_map vm;
@@ -46,6 +48,7 @@ int command_check(const Args& args) {
   if (seed < 0) throw usage("--seed must be >= 0");
   if (o.resolution < 32 || o.resolution > 1024) throw usage("--resolution must be in [32, 1024]");
   if (!(o.width_mult > 0 && o.width_mult <= 4)) throw usage("--width-mult must be in (0, 4]");
+  if (vm.count("html") && vm["html"].as<std::string>().empty()) throw usage("--html needs a file name");
   if (o.threads < 1 || o.threads > 256) throw usage("--threads must be in [1, 256]");
   if (!o.requant.empty()) {
     try {
@@ -59,6 +62,7 @@ int command_check(const Args& args) {
   const bool json = vm.count("json") > 0;
   o.progress = [](const std::string& s) { std::fprintf(stderr, "qverify: %s...\n", s.c_str()); };
   const harness::PipelineResult r = harness::run_pipeline(o);
+  if (vm.count("html")) harness::write_html_report(vm["html"].as<std::string>(), r);
   if (json) std::cout << harness::report_json(r).dump(2) << "\n";
   else harness::print_report(stdout, r, vm.count("all-layers") > 0);
   return harness::verdict(r) == 0 ? kAgree : kMismatch;

@@ -1,5 +1,6 @@
 #include "harness/cross_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -160,6 +161,7 @@ CrossCheck cross_check(const integerize::Lowered& exact, const Network& net, con
   CrossCheck out;
   out.dtype = run.dtype;
   std::map<std::string, IntTensor> float_q;
+  std::optional<size_t> worst;  // the layer keeping its heatmap
   for (const Segment& seg : exact.segments) {
     LayerReport rep;
     rep.layer = seg.output;
@@ -228,9 +230,20 @@ CrossCheck cross_check(const integerize::Lowered& exact, const Network& net, con
     std::vector<Rational> unexplained_p;
     std::vector<int64_t> unexplained_local, unexplained_float;
     rep.elements = ref.numel();
+    rep.lsb_histogram.assign(9, 0);
+    const int64_t positions = ref.shape.size() == 4 ? ref.shape[2] * ref.shape[3] : 1;
+    rep.heatmap_channels = C;
+    rep.heatmap_columns = std::min<int64_t>(64, positions);
+    if (ref.shape.size() == 4) rep.heatmap_height = ref.shape[2], rep.heatmap_width = ref.shape[3];
+    rep.channel_position_counts.assign(static_cast<size_t>(rep.heatmap_channels * rep.heatmap_columns), 0);
     for (int64_t i = 0; i < ref.numel(); ++i) {
       const auto k = static_cast<size_t>(i);
       const int64_t qf = fq.data[k], qr = ref.data[k], ql = local_q->data[k];
+      ++rep.lsb_histogram[static_cast<size_t>(std::min<int64_t>(qf > qr ? qf - qr : qr - qf, 8))];
+      if (off[k] || qf != qr) {
+        const int64_t col = (i % positions) * rep.heatmap_columns / positions;
+        ++rep.channel_position_counts[static_cast<size_t>(channel_of(ref.shape, i) * rep.heatmap_columns + col)];
+      }
       if (off[k]) {
         ++rep.off_grid, ++rep.differing, ++rep.unexplained;
         continue;
@@ -307,6 +320,7 @@ CrossCheck cross_check(const integerize::Lowered& exact, const Network& net, con
       } else {
         ++rep.unexplained;
         if (!rep.first_unexplained) rep.first_unexplained = d;
+        if (rep.unexplained_details.size() < LayerReport::kMaxUnexplainedDetails) rep.unexplained_details.push_back(d);
         if (p) unexplained_p.push_back(*p), unexplained_local.push_back(ql), unexplained_float.push_back(qf);
       }
     }
@@ -330,6 +344,13 @@ CrossCheck cross_check(const integerize::Lowered& exact, const Network& net, con
     out.total_differing += rep.differing;
     out.total_unexplained += rep.unexplained;
     out.total_explained += rep.boundary + rep.form + rep.propagated;
+    // The heatmap is kept for the worst layer only (the first of the most differing elements).
+    if (rep.differing > 0 && (!worst || rep.differing > out.layers[*worst].differing)) {
+      if (worst) out.layers[*worst].channel_position_counts = {};
+      worst = out.layers.size();
+    } else {
+      rep.channel_position_counts = {};
+    }
     out.layers.push_back(std::move(rep));
   }
   out.output = check_output(exact, net, reference, run, float_q);

@@ -56,6 +56,17 @@ struct LayerReport {
   int64_t off_grid = 0;                       // float values not on their grid (counted as unexplained)
   std::optional<ElementDetail> first_unexplained, first_boundary;
   std::string convention;                     // for unexplained differences: which rounding they follow
+  // |float - integer| in LSB over every element: counts of 0, 1, ..., 7 and >= 8 (9 entries).
+  std::vector<int64_t> lsb_histogram;
+  // The differing elements by channel and position: heatmap_channels x heatmap_columns counts, row-major;
+  // position h * W + w of an NCHW tensor falls in column (h * W + w) * columns / (H * W), columns =
+  // min(64, H * W) (1 for [N, C] tensors); summed over the batch. Kept only for the layer with the most
+  // differing elements (empty elsewhere, and everywhere when nothing differs).
+  int64_t heatmap_channels = 0, heatmap_columns = 0, heatmap_height = 0, heatmap_width = 0;
+  std::vector<int64_t> channel_position_counts;
+  // Every unexplained difference with its explanation, up to kMaxUnexplainedDetails per layer.
+  static constexpr size_t kMaxUnexplainedDetails = 64;
+  std::vector<ElementDetail> unexplained_details;
 };
 
 struct OutputReport {
