@@ -21,5 +21,7 @@ int command_check(const Args& args);   // --model M --config C: the layer-by-lay
 int command_vectors(const Args& args);        // vectors: golden test vectors (docs/vectors.md)
 int command_vectors_merge(const Args& args);  // vectors-merge OUT DIR...: verify shards and merge them
 int command_check_dir(const Args& args);      // check DIR: checksums, then recompute bit for bit
+int command_compare(const Args& args);        // compare DIR --actual DUMP: a hardware dump against golden vectors
+int command_explain(const Args& args);        // explain DIR --layer L --index ...: one element's computation chain
 
 }  // namespace qv::cli

@@ -29,6 +29,9 @@ const char* const kUsage =
     "  check DIR [--junit FILE]                            verify a vectors directory's checksums and\n"
     "                                                      recompute it bit for bit (exit 1 on drift)\n"
     "  vectors-merge OUT DIR... [--force]                  verify --shard outputs and merge them\n"
+    "  compare DIR --actual DUMP [--format F] [--json]     a hardware dump against golden vectors: first\n"
+    "                                                      diverging layer and element, diagnosis (exit 1)\n"
+    "  explain DIR --layer NAME --index i,j,k,l [--json]   the computation chain of one output element\n"
     "\n"
     "exit status: 0 agree, 1 mismatch, 2 bad usage or input, 3 internal error\n";
 
@@ -50,6 +53,8 @@ int main(int argc, char** argv) {
     if (command == "vectors") return command_vectors(args);
     if (command == "vectors-merge") return command_vectors_merge(args);
     if (command == "check") return command_check_dir(args);
+    if (command == "compare") return command_compare(args);
+    if (command == "explain") return command_explain(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::fputs(kUsage, stdout);
       return kAgree;
