@@ -96,9 +96,39 @@ void BM_Vgg16_224(benchmark::State& state) { run_network(state, "vgg16"); }
 BENCHMARK(BM_MobileNetV2_224)->ArgsProduct({{0, 1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Vgg16_224)->ArgsProduct({{1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
-// Against oneDNN in the same run: per iteration, one evaluation of ours (avx512vnni when the CPU has it,
-// else auto) and one pass over oneDNN int8 convolutions / inner products of the same layers
-// (onednn_bench.h), both on `threads` threads; primitives, plans and buffers created outside the loop.
+// The output-only mode (evaluate_output): packed 8-bit activations from layer to layer, no int64 trace;
+// only the network output is returned. Args: (isa index, threads). Buffers kept across iterations.
+void run_output(benchmark::State& state, const std::string& name) {
+  const char* isa = kIsas[state.range(0)];
+  if (!integer::cpu_supports(*integer::parse_isa(isa))) {
+    state.SkipWithError("ISA not supported by this CPU");
+    return;
+  }
+  Model& m = model(name);
+  const integer::Plan plan(m.net, integer::Options{.threads = static_cast<int>(state.range(1)), .isa = isa});
+  integer::OutputBuffers buffers;
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Trace out = integer::evaluate_output(plan, m.inputs, {}, &buffers);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double macs = static_cast<double>(network_macs(m.net));
+  state.counters["GMAC"] = macs / 1e9;
+  state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["x_reference"] = reference_seconds(m) / (seconds / static_cast<double>(state.iterations()));
+  state.SetLabel(std::string(isa) + ", output only");
+}
+
+void BM_MobileNetV2_224_Output(benchmark::State& state) { run_output(state, "mobilenet_v2"); }
+void BM_Vgg16_224_Output(benchmark::State& state) { run_output(state, "vgg16"); }
+BENCHMARK(BM_MobileNetV2_224_Output)->ArgsProduct({{1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Vgg16_224_Output)->ArgsProduct({{2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+// Against oneDNN in the same run: the benchmark loop times our evaluation (tier "auto"), then as many passes
+// over oneDNN int8 convolutions / inner products of the same layers (onednn_bench.h) are timed, both on
+// `threads` threads; primitives, plans and buffers created outside the timed code.
 // Args: (network: 0 MobileNetV2, 1 VGG16; threads; mode: 0 full trace (recycled), 1 output only).
 // Counters: ours_ms, onednn_ms and onednn_over_ours (> 1: ours is faster).
 void BM_VsOneDnn(benchmark::State& state) {
@@ -112,13 +142,13 @@ void BM_VsOneDnn(benchmark::State& state) {
   Model& m = model(name);
   const integer::Plan plan(m.net, integer::Options{.threads = threads, .isa = "auto"});
   bench::OneDnnHandle dnn = bench::onednn_prepare(m.net);
-  bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
-  double ours = 0, theirs = 0;
+  double ours = 0;
   Trace previous;
+  integer::OutputBuffers buffers;  // kept across iterations, as `previous` is for the full trace
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     if (output_only) {
-      Trace out = integer::evaluate_output(plan, m.inputs);
+      Trace out = integer::evaluate_output(plan, m.inputs, {}, &buffers);
       benchmark::DoNotOptimize(out.data());
     } else {
       Trace trace = integer::evaluate(plan, m.inputs, std::move(previous));
@@ -126,8 +156,12 @@ void BM_VsOneDnn(benchmark::State& state) {
       previous = std::move(trace);
     }
     ours += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    theirs += bench::onednn_run(*dnn, threads);
   }
+  // oneDNN after ours, not interleaved: its OpenMP workers spin for a while after each parallel region
+  // and would take the core our pool's worker needs (and the reverse). The mean of as many passes.
+  bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
+  double theirs = 0;
+  for (int64_t k = 0; k < state.iterations(); ++k) theirs += bench::onednn_run(*dnn, threads);
   const double n = static_cast<double>(state.iterations());
   state.counters["ours_ms"] = 1e3 * ours / n;
   state.counters["onednn_ms"] = 1e3 * theirs / n;

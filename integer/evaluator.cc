@@ -353,6 +353,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         stage.O = shape[1];
         stage.plane = conv ? shape[2] * shape[3] : 1;
         stage.min_max = min_max_for(plan.isa());
+        stage.narrow = narrow_for(plan.isa());
         stage.acc_lo = node.output.type.min(), stage.acc_hi = node.output.type.max();
         Value* next = nullptr;
         if (fused) {

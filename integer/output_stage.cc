@@ -32,7 +32,19 @@ __attribute__((target("avx512f"))) void min_max_avx512(const int64_t* v, int64_t
   min_max_body(v + i, n - i, lo, hi);
 }
 
+void narrow_scalar(const int64_t* v, int64_t n, uint8_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(v[i]);
+}
+
+__attribute__((target("avx512f"))) void narrow_avx512(const int64_t* v, int64_t n, uint8_t* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm512_mask_cvtepi64_storeu_epi8(dst + i, 0xFF, _mm512_loadu_si512(v + i));
+  narrow_scalar(v + i, n - i, dst + i);
+}
+
 }  // namespace
+
+NarrowFn narrow_for(Isa isa) { return isa == Isa::avx512vnni ? narrow_avx512 : narrow_scalar; }
 
 MinMaxFn min_max_for(Isa isa) {
   switch (isa) {

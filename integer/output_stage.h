@@ -17,6 +17,9 @@ namespace qv::integer {
 // reduction only vectorizes in the AVX tiers (output_stage.cc).
 using MinMaxFn = void (*)(const int64_t* v, int64_t n, int64_t& lo, int64_t& hi);
 MinMaxFn min_max_for(Isa isa);
+// dst[i] = the low byte of v[i] (values already checked to fit the 8-bit type): vpmovqb on AVX-512.
+using NarrowFn = void (*)(const int64_t* v, int64_t n, uint8_t* dst);
+NarrowFn narrow_for(Isa isa);
 
 // A layer's input: an int64 tensor (trace mode, or a node wider than 8 bits), or one byte per value
 // (evaluate_output's packed 8-bit activations: two's complement when signed), NCHW / NC either way.
@@ -37,6 +40,7 @@ struct OutputStage {
   int64_t O = 0;
   int64_t acc_lo = INT64_MIN, acc_hi = INT64_MAX;  // the accumulator's declared type: the requant stage's proofs assume it
   MinMaxFn min_max = min_max_for(Isa::scalar);
+  NarrowFn narrow = narrow_for(Isa::scalar);
 };
 
 // Scratch buffers of one evaluation, reused layer after layer (tensor_alloc.h).
@@ -64,15 +68,13 @@ inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t
   const int64_t base = (n_index * s.O + o) * s.plane + p0;
   if (s.requant_out != nullptr) {
     s.requant->apply(static_cast<size_t>(o), acc, s.requant_out + base, n, mm.y_min, mm.y_max);
-    if (s.narrow_out != nullptr)
-      for (int64_t i = 0; i < n; ++i) s.narrow_out[base + i] = static_cast<uint8_t>(s.requant_out[base + i]);
+    if (s.narrow_out != nullptr) s.narrow(s.requant_out + base, n, s.narrow_out + base);
     return;
   }
   thread_local std::vector<int64_t> y;
   if (y.size() < static_cast<size_t>(n)) y.resize(static_cast<size_t>(n));
   s.requant->apply(static_cast<size_t>(o), acc, y.data(), n, mm.y_min, mm.y_max);
-  uint8_t* dst = s.narrow_out + base;
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(y[static_cast<size_t>(i)]);  // range checked by the caller
+  s.narrow(y.data(), n, s.narrow_out + base);  // range checked by the caller
 }
 
 inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {
