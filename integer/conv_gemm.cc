@@ -47,7 +47,34 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
       const int64_t pixel_bytes = L.cq * 4, lanes = L.cq * L.granule;
       for (int64_t x0 = 0; x0 < L.W; x0 += 16) {
         const int64_t x1 = std::min(L.W, x0 + 16);
-        for (int64_t c = 0; c < L.Cg; ++c) {
+        int64_t c_done = 0;
+        if constexpr (sizeof(T) == 1) {
+          // Packed 8-bit source (evaluate_output), Q8, 16 whole pixels: four channel rows interleaved in
+          // registers into 16 granules, each stored as one 32-bit word. value - offset is taken modulo 256
+          // on the raw bytes: exact, since the planner proved the packed value lies in [0, 255].
+          if (L.granule == 4 && x1 - x0 == 16) {
+            const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
+            uint32_t* words = row + L.pad_left * L.cq;
+            for (; c_done + 4 <= L.Cg; c_done += 4) {
+              const T* s0 = data + ((n * L.C + g * L.Cg + c_done) * L.H + iy) * L.W + x0;
+              const int64_t cs = L.H * L.W;  // channel stride
+              const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0)), off);
+              const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + cs)), off);
+              const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + 2 * cs)), off);
+              const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + 3 * cs)), off);
+              const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+              const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+              alignas(16) uint32_t gr[16];
+              _mm_store_si128(reinterpret_cast<__m128i*>(gr), _mm_unpacklo_epi16(ab_lo, cd_lo));
+              _mm_store_si128(reinterpret_cast<__m128i*>(gr + 4), _mm_unpackhi_epi16(ab_lo, cd_lo));
+              _mm_store_si128(reinterpret_cast<__m128i*>(gr + 8), _mm_unpacklo_epi16(ab_hi, cd_hi));
+              _mm_store_si128(reinterpret_cast<__m128i*>(gr + 12), _mm_unpackhi_epi16(ab_hi, cd_hi));
+              uint32_t* w = words + x0 * L.cq + c_done / 4;
+              for (int i = 0; i < 16; ++i) w[i * L.cq] = gr[i];
+            }
+          }
+        }
+        for (int64_t c = c_done; c < L.Cg; ++c) {
           const T* src = data + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
           if (L.granule == 4) {
             for (int64_t x = x0; x < x1; ++x) bytes[x * pixel_bytes + c] = static_cast<unsigned char>(static_cast<int64_t>(src[x]) - L.act_offset);
