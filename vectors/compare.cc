@@ -297,13 +297,13 @@ Diagnosis diagnose_layer(GoldenRun& run, const std::string& node, const std::vec
       for (size_t k = 1; k < matching.size(); ++k) also += (k > 1 ? ", " : "") + matching[k];
       d.kind = "rounding";
       d.detail["matches"] = matching;
-      const std::string tail = " and match " + matching[0] + (also.empty() ? "" : " (equally " + also + " on this layer)") + " where the model uses " +
+      const std::string conv = "match " + matching[0] + (also.empty() ? "" : " (equally " + also + " on this layer)") + " where the model uses " +
                                std::string(to_string(m->rounding));
       if (on_ties == n_diff)
-        d.message = (n_diff == 1 ? "the differing output sits on an exact tie" : "all " + std::to_string(n_diff) + " differing outputs sit on exact ties") + tail;
+        d.message = (n_diff == 1 ? "the differing output sits on an exact tie and " : "all " + std::to_string(n_diff) + " differing outputs sit on exact ties and ") + conv;
       else
-        d.message = (n_diff == 1 ? "the differing output" : "all " + std::to_string(n_diff) + " differing outputs") + std::string(" (") +
-                    std::to_string(on_ties) + " on exact ties)" + tail;
+        d.message = (n_diff == 1 ? "the differing output " : "all " + std::to_string(n_diff) + " differing outputs ") + conv + " (" + std::to_string(on_ties) +
+                    " of them on exact ties)";
       return d;
     }
   }
