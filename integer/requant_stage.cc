@@ -79,7 +79,9 @@ QV_SHIFT_TIER(avx2, __attribute__((target("avx2"))))
 // AVX-512: the same decisions as shift_body on 8 lanes (vpmullq, vpsraq, mask compares); the tail runs
 // shift_body.
 #define QV_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
-template <Rounding R>
+// Mul32: acc and mul both proven inside int32, so the product is one vpmuldq (signed 32x32 -> 64, exact)
+// instead of vpmullq (three uops).
+template <Rounding R, bool Mul32 = false>
 QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y,
                                    int64_t n, int64_t* y_range) {
   int64_t i = 0;
@@ -92,7 +94,13 @@ QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t 
     const __mmask8 all = 0xFF;  // maskz forms: GCC 12's unmasked ones trip -Wmaybe-uninitialized
     __m512i ymin = _mm512_set1_epi64(INT64_MAX), ymax = _mm512_set1_epi64(INT64_MIN);
     for (; i + 8 <= n; i += 8) {
-      const __m512i num = _mm512_add_epi64(_mm512_maskz_mullo_epi64(all, vmul, _mm512_loadu_si512(acc + i)), vadd);
+      const __m512i x = _mm512_loadu_si512(acc + i);
+      __m512i prod;
+      if constexpr (Mul32)
+        prod = _mm512_maskz_mul_epi32(all, vmul, x);
+      else
+        prod = _mm512_maskz_mullo_epi64(all, vmul, x);
+      const __m512i num = _mm512_add_epi64(prod, vadd);
       const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
       __mmask8 inc = 0;
       if constexpr (R == Rounding::ceil) inc = _mm512_cmpneq_epi64_mask(rem, zero);
@@ -118,22 +126,26 @@ QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t 
   widen(y + i, n - i, y_range);
 }
 
+template <bool Mul32>
 ShiftRun shift_run_avx512(Rounding r) {
   switch (r) {
-    case Rounding::half_even: return shift_avx512<Rounding::half_even>;
-    case Rounding::half_up: return shift_avx512<Rounding::half_up>;
-    case Rounding::half_away: return shift_avx512<Rounding::half_away>;
-    case Rounding::half_down: return shift_avx512<Rounding::half_down>;
-    case Rounding::floor: return shift_avx512<Rounding::floor>;
-    case Rounding::ceil: return shift_avx512<Rounding::ceil>;
-    case Rounding::trunc: return shift_avx512<Rounding::trunc>;
+    case Rounding::half_even: return shift_avx512<Rounding::half_even, Mul32>;
+    case Rounding::half_up: return shift_avx512<Rounding::half_up, Mul32>;
+    case Rounding::half_away: return shift_avx512<Rounding::half_away, Mul32>;
+    case Rounding::half_down: return shift_avx512<Rounding::half_down, Mul32>;
+    case Rounding::floor: return shift_avx512<Rounding::floor, Mul32>;
+    case Rounding::ceil: return shift_avx512<Rounding::ceil, Mul32>;
+    case Rounding::trunc: return shift_avx512<Rounding::trunc, Mul32>;
   }
-  return shift_avx512<Rounding::floor>;
+  return shift_avx512<Rounding::floor, Mul32>;
 }
+
+// The loop for channels whose mul and accumulator range fit int32 (only AVX-512 has a faster one).
+ShiftRun shift_run32(Isa isa, Rounding r) { return isa == Isa::avx512vnni ? shift_run_avx512<true>(r) : nullptr; }
 
 ShiftRun shift_run(Isa isa, Rounding r) {
   switch (isa) {
-    case Isa::avx512vnni: return shift_run_avx512(r);
+    case Isa::avx512vnni: return shift_run_avx512<false>(r);
     case Isa::avx2: return shift_run_avx2(r);
     case Isa::scalar: break;
   }
@@ -162,6 +174,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       const auto& f = std::get<ExactRequant>(rq.form);
       if (f.delta.size() != f.alpha.size()) throw std::invalid_argument("exact requant: alpha and delta sizes differ");
       shift_ = shift_run(isa, f.rounding);
+      shift32_ = shift_run32(isa, f.rounding);
       bool any_ref = false, any_shift = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
@@ -188,6 +201,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
     case RequantForm::mul_add_shift: {
       const auto& f = std::get<MulAddShiftRequant>(rq.form);
       shift_ = shift_run(isa, Rounding::floor);  // floor((acc*mul + add) / 2^d)
+      shift32_ = shift_run32(isa, Rounding::floor);
       bool any64 = false, any128 = false, any_ref = false;
       const bool range_ok = acc_lo > -(int64_t{1} << 62) && acc_hi < (int64_t{1} << 62);  // requant_fixed's precondition
       for (size_t o = 0; o < C; ++o) {
@@ -235,13 +249,19 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       break;
     }
   }
+  // vpmuldq reads the low 32 bits of each lane as signed: exact when every accumulator of the declared
+  // range and the channel's mul lie in int32.
+  const bool acc32 = acc_lo >= INT32_MIN && acc_hi <= INT32_MAX;
+  for (Channel& ch : channels_)
+    ch.mul32 = shift32_ != nullptr && acc32 && ch.mul >= INT32_MIN && ch.mul <= INT32_MAX &&
+               (ch.route == Route::exact_shift || ch.route == Route::mul_add_shift_int64);
 }
 
 void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const {
   const Channel& ch = channels_[o];
   int64_t range[2] = {y_lo, y_hi};
   if (ch.route == Route::exact_shift || ch.route == Route::mul_add_shift_int64) {
-    shift_(ch.mul, ch.add, ch.shift, rq_->lo, rq_->hi, acc, y, n, range);
+    (ch.mul32 ? shift32_ : shift_)(ch.mul, ch.add, ch.shift, rq_->lo, rq_->hi, acc, y, n, range);
   } else {
     apply(o, acc, y, n);
     widen(y, n, range);
@@ -255,7 +275,7 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
   switch (ch.route) {
     case Route::exact_shift:
     case Route::mul_add_shift_int64:
-      return shift_(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n, nullptr);
+      return (ch.mul32 ? shift32_ : shift_)(ch.mul, ch.add, ch.shift, lo, hi, acc, y, n, nullptr);
     case Route::mul_add_shift_int128:
       for (int64_t i = 0; i < n; ++i) {
         const __int128 v = (static_cast<__int128>(acc[i]) * ch.mul + ch.add) >> ch.shift;

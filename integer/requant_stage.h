@@ -39,12 +39,14 @@ class FusedRequant {
     Route route = Route::reference;
     int64_t mul = 0, add = 0;  // exact_shift, mul_add_shift
     int shift = 0;
+    bool mul32 = false;        // mul and the accumulator range inside int32: shift32_ (vpmuldq)
   };
   const Requant* rq_;
   // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.
   using ShiftRun = void (*)(int64_t mul, int64_t add, int shift, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n,
                             int64_t* y_range);
   ShiftRun shift_ = nullptr;
+  ShiftRun shift32_ = nullptr;  // AVX-512 only
   std::vector<Channel> channels_;
 };
 
