@@ -600,3 +600,82 @@ TEST(Compare, NhwcDirectory) {
 
 }  // namespace
 }  // namespace qv
+
+namespace qv {
+namespace {
+
+// The requantization scale off by 2: every output is clamp(half_even(2 * p)), not simply twice the
+// golden value (the clamp still applies).
+TEST(Compare, RequantScaleOffByTwoIsDiagnosed) {
+  const fs::path d = clean_dump(golden(), "scale", "npy");
+  const std::vector<Rational> p = pre_rounding(golden(), kShiftLayer);
+  IntTensor y = golden_output(golden(), kShiftLayer);
+  int64_t saturated = 0;
+  for (size_t i = 0; i < y.data.size(); ++i) {
+    const BigInt v = round_rational(p[i] * 2, Rounding::half_even);
+    saturated += v > 15 ? 1 : 0;
+    y.data[i] = clamp(v, 0, 15);
+  }
+  ASSERT_GT(saturated, 0);  // so that "actual = expected * 2" cannot explain it
+  put_npy(d, kShiftLayer, y);
+  const Result r = run("compare " + golden().string() + " --actual " + d.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(diagnosis_of(r.output).find("off by a factor of 2^1: shift wrong (every output equals clamp(half_even(2^1 * p))"), std::string::npos)
+      << r.output;
+}
+
+// Several inputs: --run picks the run, and the dump may keep the run directory.
+TEST(Compare, RunOfAMultiInputDirectory) {
+  const fs::path g = root() / "two_inputs";
+  const Result v = run("vectors " + kV1 + " --inputs 2 --out " + g.string());
+  ASSERT_EQ(v.status, 0) << v.output;
+  const fs::path d = root() / "two_inputs_dump";
+  fs::remove_all(d);
+  fs::create_directories(d / "in0001");
+  for (const auto& e : fs::directory_iterator(g / "in0001"))
+    if (e.path().string().ends_with(".output.npy")) fs::copy_file(e.path(), d / "in0001" / e.path().filename());
+  EXPECT_EQ(run("compare " + g.string() + " --actual " + d.string() + " --run in0001").status, 0);
+  // Against the other input's golden values, the run differs (the first layer already).
+  const Result r = run("compare " + g.string() + " --actual " + (d / "in0001").string() + " --run in0000");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("first diverging layer: input_pixels"), std::string::npos) << r.output;
+  const Result bad = run("compare " + g.string() + " --actual " + d.string() + " --run in0007");
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("no run 'in0007'"), std::string::npos) << bad.output;
+}
+
+// MobileNetV2 under PACT: residual adds (add_requant) explained branch by branch; a clean dump passes
+// and a floor-rounded requant layer is diagnosed.
+TEST(Compare, MobileNetV2AddRequant) {
+  const fs::path g = root() / "v2";
+  const Result v = run("vectors --model mobilenet_v2 --config pact.json --resolution 64 --threads 2 --out " + g.string());
+  ASSERT_EQ(v.status, 0) << v.output;
+  const fs::path d = clean_dump(g, "v2_clean", "npy");
+  const Result ok = run("compare " + g.string() + " --actual " + d.string());
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  const Result e = run_stdout("explain " + g.string() + " --layer features.2.add.quant.sum --index 0,3,5,5 --json");
+  ASSERT_EQ(e.status, 0) << e.output;
+  const json chain = json::parse(e.output).at("chain");
+  ASSERT_EQ(chain.size(), 2u);
+  const json& rq = chain[0].at("requant");
+  ASSERT_EQ(rq.size(), 2u);
+  int64_t sum = 0;
+  for (const json& b : rq) sum += b.at("clamped").get<int64_t>();
+  EXPECT_EQ(chain[0].at("output").get<int64_t>(), sum);
+  EXPECT_EQ(chain[1].at("op"), "requant");
+  // A PACT requant layer (8-bit) with floor instead of half_even.
+  const std::string layer = "features.2.residual_branch.2.1.quant";
+  const std::vector<Rational> p = pre_rounding(g, layer);
+  const json rqf = json::parse(read_file(g / "in0000" / (fc(layer) + ".requant.json"))).at("exact");
+  IntTensor y = golden_output(g, layer);
+  for (size_t i = 0; i < y.data.size(); ++i)
+    y.data[i] = clamp(round_rational(p[i], Rounding::floor), rqf.at("lo").get<int64_t>(), rqf.at("hi").get<int64_t>());
+  put_npy(d, layer, y);
+  const Result r = run("compare " + g.string() + " --actual " + d.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("first diverging layer: " + layer), std::string::npos) << r.output;
+  EXPECT_NE(diagnosis_of(r.output).find("differing outputs match floor"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace qv

@@ -306,6 +306,37 @@ Diagnosis diagnose_layer(GoldenRun& run, const std::string& node, const std::vec
                     " of them on exact ties)";
       return d;
     }
+    // The requantization scale off by 2^k: actual = clamp(R(2^k * p)) (with and without the clamp).
+    for (int k : {1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8}) {
+      for (bool clamped : {true, false}) {
+        bool all = true;
+        for (size_t i = 0; i < expected.size() && all; ++i) {
+          m->parts(i, ps);
+          BigInt v = 0;
+          for (const Part& p : ps) {
+            const BigInt num = k > 0 ? BigInt(p.num << static_cast<unsigned>(k)) : p.num;
+            const BigInt den = k < 0 ? BigInt(p.den << static_cast<unsigned>(-k)) : p.den;
+            BigInt y = round_div(num, den, m->rounding);
+            if (p.part_clamp) y = y < p.lo ? BigInt(p.lo) : y > p.hi ? BigInt(p.hi) : y;
+            v += y;
+          }
+          if (clamped) v = v < m->lo ? BigInt(m->lo) : v > m->hi ? BigInt(m->hi) : v;
+          all = v == actual[i];
+        }
+        if (all) {
+          const std::string f = k > 0 ? "2^" + std::to_string(k) + " * p" : "p / 2^" + std::to_string(-k);
+          d.kind = "shift";
+          d.detail["k"] = k;
+          d.detail["direction"] = "requantization scale";
+          d.detail["clamped"] = clamped;
+          d.message = "off by a factor of 2^" + std::to_string(k > 0 ? k : -k) + ": shift wrong (every output equals " +
+                      (clamped ? "clamp(" : "") + std::string(to_string(m->rounding)) + "(" + f + ")" + (clamped ? ")" : "") +
+                      ": the requantization scale is " + (k > 0 ? "multiplied" : "divided") + " by 2^" + std::to_string(k > 0 ? k : -k) +
+                      (clamped ? "" : ", and the clamp is missing too") + ")";
+          return d;
+        }
+      }
+    }
   }
 
   // (e) one corrupted channel.
@@ -484,7 +515,8 @@ std::string CompareReport::to_text(size_t max_terms) const {
     std::snprintf(buf, sizeof buf, "%-44s %-12s %-6s %s\n", l.node.c_str(), l.op.c_str(), l.format.c_str(), status.c_str());
     o << buf;
   }
-  for (const std::string& f : ignored) o << "ignored (no layer output): " << f << "\n";
+  for (size_t i = 0; i < ignored.size() && i < 5; ++i) o << "ignored (no layer output): " << ignored[i] << "\n";
+  if (ignored.size() > 5) o << "ignored: " << ignored.size() - 5 << " more file(s) that are no layer output (--json lists them)\n";
   if (!first) {
     o << "verdict: match: " << compared << " layer(s) equal bit for bit\n";
     return o.str();
