@@ -172,6 +172,7 @@ std::vector<int64_t> read_tensor_file(Format f, const std::string& path, const j
         while (!w.empty() && (w.back() == '\r' || w.back() == ' ' || w.back() == '\t')) w.pop_back();
         if (const size_t c = w.find("//"); c != std::string::npos) w.erase(c);
         while (!w.empty() && (w.back() == ' ' || w.back() == '\t')) w.pop_back();
+        std::erase(w, '_');  // Verilog digit separators
         if (w.empty()) continue;
         for (char ch : w)
           if (!is_hex_digit(ch))
