@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
 #include "integer/evaluator.h"
 #include "integer/isa.h"
@@ -130,7 +131,8 @@ BENCHMARK(BM_Vgg16_224_Output)->ArgsProduct({{2}, {1, 2}})->Unit(benchmark::kMil
 // over oneDNN int8 convolutions / inner products of the same layers (onednn_bench.h) are timed, both on
 // `threads` threads; primitives, plans and buffers created outside the timed code.
 // Args: (network: 0 MobileNetV2, 1 VGG16; threads; mode: 0 full trace (recycled), 1 output only).
-// Counters: ours_ms, onednn_ms and onednn_over_ours (> 1: ours is faster).
+// Counters: ours_ms, onednn_ms and onednn_over_ours (> 1: ours is faster); torch_fp32_ms and
+// torch_over_ours for a LibTorch fp32 forward of the same network (libtorch_bench.h).
 void BM_VsOneDnn(benchmark::State& state) {
   if (!bench::onednn_available()) {
     state.SkipWithError("oneDNN not built in (libdnnl-dev not found at configure time)");
@@ -162,7 +164,16 @@ void BM_VsOneDnn(benchmark::State& state) {
   bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
   double theirs = 0;
   for (int64_t k = 0; k < state.iterations(); ++k) theirs += bench::onednn_run(*dnn, threads);
+  // A LibTorch fp32 forward of the same network (libtorch_bench.h): one warm-up, then the mean of up to
+  // 5 forwards (VGG16 takes ~0.4 s each).
+  bench::TorchHandle torch = bench::torch_prepare(m.net);
+  bench::torch_run(*torch, threads);
+  const int64_t torch_runs = std::min<int64_t>(5, state.iterations());
+  double torch_seconds = 0;
+  for (int64_t k = 0; k < torch_runs; ++k) torch_seconds += bench::torch_run(*torch, threads);
   const double n = static_cast<double>(state.iterations());
+  state.counters["torch_fp32_ms"] = 1e3 * torch_seconds / static_cast<double>(torch_runs);
+  state.counters["torch_over_ours"] = (torch_seconds / static_cast<double>(torch_runs)) / (ours / n);
   state.counters["ours_ms"] = 1e3 * ours / n;
   state.counters["onednn_ms"] = 1e3 * theirs / n;
   state.counters["onednn_over_ours"] = theirs / ours;
