@@ -164,7 +164,15 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
   pool.run(N * L.C, [&](int64_t nc) {
     int32_t* dst = planes + nc * plane_size;
-    std::fill(dst, dst + plane_size, static_cast<int32_t>(L.pad_value));
+    // Only the border gets pad_value; the interior is written by fill_plane.
+    const int32_t pad = static_cast<int32_t>(L.pad_value);
+    std::fill(dst, dst + L.pad_top * L.PW, pad);
+    std::fill(dst + (L.pad_top + L.H) * L.PW, dst + plane_size, pad);
+    for (int64_t y = 0; y < L.H; ++y) {
+      int32_t* r = dst + (y + L.pad_top) * L.PW;
+      std::fill(r, r + L.pad_left, pad);
+      std::fill(r + L.pad_left + L.W, r + L.PW, pad);
+    }
     const int64_t at = nc * L.H * L.W;
     if (input.wide != nullptr)
       fill_plane(L, input.wide + at, dst);

@@ -241,8 +241,8 @@ void store(Value& v, IntTensor t, OutputBuffers& b, size_t i) {
 }
 
 // add_requant on packed or wide branches, as run_add_requant (sum in __int128, clamp to the type).
-void add_requant_packed(const AddRequantLayer& L, const std::vector<const Value*>& in, Value& out, OutputBuffers& b, size_t i,
-                        ThreadPool& pool) {
+void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const std::vector<const Value*>& in, Value& out,
+                        OutputBuffers& b, size_t i, ThreadPool& pool) {
   if (in.empty() || in.size() != L.branches.size())
     throw std::invalid_argument("add_requant has " + std::to_string(L.branches.size()) + " branches and " + std::to_string(in.size()) + " inputs");
   const Value& first = *in[0];
@@ -254,6 +254,12 @@ void add_requant_packed(const AddRequantLayer& L, const std::vector<const Value*
     if (br->channels() != static_cast<size_t>(C)) throw std::invalid_argument("add_requant branch channels differ from the input's");
   const int64_t lo = out.type.min(), hi = out.type.max();
   const bool narrow = fits_byte(out.type);
+  // Each term lies in its branch's clamp range [lo, hi]: when the magnitudes add up below 2^62 the sum
+  // is formed in int64, exactly (otherwise in __int128, as the reference).
+  __int128 bound = 0;
+  for (const Requant& r : op.branches)
+    bound += std::max<__int128>(-static_cast<__int128>(r.lo), static_cast<__int128>(r.hi));
+  const bool sum64 = op.branches.size() == L.branches.size() && bound < (static_cast<__int128>(1) << 62);
   uint8_t* dst8 = nullptr;
   if (narrow) {
     dst8 = narrow_storage(b, i, first.shape);
@@ -266,9 +272,13 @@ void add_requant_packed(const AddRequantLayer& L, const std::vector<const Value*
     const size_t channel = static_cast<size_t>(nc % C);
     thread_local std::vector<int64_t> term, x;
     thread_local std::vector<__int128> sum;
+    thread_local std::vector<int64_t> sum64v;
     term.resize(static_cast<size_t>(inner));
     x.resize(static_cast<size_t>(inner));
-    sum.assign(static_cast<size_t>(inner), 0);
+    if (sum64)
+      sum64v.assign(static_cast<size_t>(inner), 0);
+    else
+      sum.assign(static_cast<size_t>(inner), 0);
     for (size_t br = 0; br < L.branches.size(); ++br) {
       const Value& v = *in[br];
       const int64_t* src;
@@ -283,10 +293,18 @@ void add_requant_packed(const AddRequantLayer& L, const std::vector<const Value*
         src = v.wide.data.data() + nc * inner;
       }
       L.branches[br]->apply(channel, src, term.data(), inner);
-      for (int64_t k = 0; k < inner; ++k) sum[static_cast<size_t>(k)] += term[static_cast<size_t>(k)];
+      if (sum64)
+        for (int64_t k = 0; k < inner; ++k) sum64v[static_cast<size_t>(k)] += term[static_cast<size_t>(k)];
+      else
+        for (int64_t k = 0; k < inner; ++k) sum[static_cast<size_t>(k)] += term[static_cast<size_t>(k)];
+    }
+    if (sum64 && narrow) {
+      for (int64_t k = 0; k < inner; ++k)
+        dst8[nc * inner + k] = static_cast<uint8_t>(std::min(std::max(sum64v[static_cast<size_t>(k)], lo), hi));
+      return;
     }
     for (int64_t k = 0; k < inner; ++k) {
-      const __int128 s = sum[static_cast<size_t>(k)];
+      const __int128 s = sum64 ? sum64v[static_cast<size_t>(k)] : sum[static_cast<size_t>(k)];
       const int64_t y = s < lo ? lo : s > hi ? hi : static_cast<int64_t>(s);
       if (narrow)
         dst8[nc * inner + k] = static_cast<uint8_t>(y);
@@ -385,7 +403,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       case NodeKernel::add_requant:
         path_counters().add(Path::add_requant);
         v.type = node.output.type;
-        add_requant_packed(*np.add_requant, in, v, B, i, pool);
+        add_requant_packed(*np.add_requant, std::get<AddRequantOp>(node.op), in, v, B, i, pool);
         break;
       default: {
         std::vector<IntTensor> unpacked;
