@@ -244,19 +244,20 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
       r.notes.push_back("weights imported from " + o.weights + "; " + std::to_string(missing.size()) +
                         " quantizer ranges calibrated on data, the others as stored");
       if (!missing.empty())
-        fakequant::calibrate(*net, {preprocess(image_tensor(natural_image(o.seed + 1, o.resolution, o.resolution), o.resolution, o.resolution), r.config), x},
+        fakequant::calibrate(*net, {preprocess(image_tensor(natural_image(o.seed + 1000, o.resolution, o.resolution), o.resolution, o.resolution), r.config),
+                                    preprocess(image_tensor(natural_image(o.seed + 2000, o.resolution, o.resolution), o.resolution, o.resolution), r.config)},
                              /*reset_batch_norm=*/false, &missing);
       (void)own;
     }
   } else {
     progress("calibrating seeded random weights");
-    // Two other natural images and the input itself: BN statistics and quantizer ranges from data.
+    // Four seeded natural images, never the input: the network depends on the seed only, so every
+    // input of a vector set runs through the same integer network.
     std::vector<torch::Tensor> images;
-    for (uint64_t k = 1; k <= 2; ++k)
+    for (uint64_t k = 1; k <= 4; ++k)
       images.push_back(preprocess(image_tensor(natural_image(o.seed + 1000 * k, o.resolution, o.resolution), o.resolution, o.resolution), r.config));
-    images.push_back(x);
     fakequant::calibrate(*net, {torch::cat(images)}, /*reset_batch_norm=*/true);
-    r.notes.push_back("seeded random weights (seed " + std::to_string(o.seed) + "), BN statistics and quantizer ranges calibrated on 3 images");
+    r.notes.push_back("seeded random weights (seed " + std::to_string(o.seed) + "), BN statistics and quantizer ranges calibrated on 4 seeded images");
   }
   lap("build");
   progress("running the fake-quant network (float32, float64)");

@@ -656,7 +656,7 @@ TEST(Shards, MergedShardsAreByteIdenticalToOneUnshardedRun) {
   EXPECT_EQ(manifest(s1).at("runs").size(), 1u);  // input 1
   EXPECT_EQ(manifest(s0).at("shard").at("count"), 2);
   // Seeded inputs are seeds seed, seed+1, ...: different inputs.
-  EXPECT_NE(read_file(whole / "in0000/input_quant.output.npy"), read_file(whole / "in0001/input_quant.output.npy"));
+  EXPECT_NE(read_file(whole / "in0000/input_pixels.output.npy"), read_file(whole / "in0001/input_pixels.output.npy"));
   const fs::path merged = root() / "merged";
   Result r = run("vectors-merge " + merged.string() + " " + s1.string() + " " + s0.string());
   ASSERT_EQ(r.status, 0) << r.output;
@@ -679,7 +679,7 @@ TEST(Shards, MergedShardsAreByteIdenticalToOneUnshardedRun) {
   EXPECT_EQ(r.status, 2) << r.output;
   const fs::path broken = root() / "shard1_broken";
   copy_dir(s1, broken);
-  const std::string rel = "in0001/input_quant.output.csv";
+  const std::string rel = "in0001/input_pixels.output.csv";  // MobileNet V1 reads the pixels themselves
   std::string csv = read_file(broken / rel);
   csv[0] = csv[0] == '1' ? '2' : '1';
   write_file(broken / rel, csv);
