@@ -26,7 +26,7 @@ int command_check(const Args& args) {
       ("model", po::value(&o.model), "mobilenet_v1, proxylessnas_mobile14[_hadamard], vgg11..19[_bn] (vgg = vgg16), mobilenet_v2")
       ("config", po::value(&o.config), "quantization config: a shipped name (pact.json) or a file (qverify JSON, QuantLab JSON, Brevitas INI)")
       ("weights", po::value(&o.weights), "a qverify checkpoint or a peer's torch.save state_dict (default: seeded init + calibration)")
-      ("input", po::value(&o.input), "a .npy image of uint8 pixels, [H, W, 3] or [1, 3, H, W] (default: the embedded natural image)")
+      ("input", po::value(&o.input), "a PNG or JPEG image (resized and center-cropped), or a .npy of uint8 pixels [H, W, 3] or [1, 3, H, W] at the resolution (default: the embedded natural image)")
       ("seed", po::value(&seed)->default_value(0), "seed of the weights and of the embedded input")
       ("resolution", po::value(&o.resolution)->default_value(224), "input resolution")
       ("width-mult", po::value(&o.width_mult)->default_value(1.0), "width multiplier (MobileNets)")
