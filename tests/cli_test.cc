@@ -184,6 +184,11 @@ TEST_F(Cli, MainJobExplainsEveryDifference) {
   EXPECT_EQ(j["requant"], "thresholds");
   EXPECT_EQ(j["float32"]["unexplained"], 0);
   EXPECT_GT(j["float32"]["layers"].size(), 20u);
+  // A PNG input goes through the models' geometry (resize, central crop) and normalization.
+  r = run("--model mobilenet_v2 --config pact.json --resolution 64 --no-optimized --input " + std::string(QV_FIXTURE_DIR) +
+          "/images/gradient_80x60.png");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("gradient_80x60.png (64x64 after resize and crop)"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, MainJobBadInputExitsTwo) {
