@@ -119,6 +119,77 @@ __attribute__((target("avx512f,avx512vl,avx512dq"))) void transpose_tile_avx512(
   for (int j = 0; j < 8; ++j) mm.acc_min = std::min(mm.acc_min, los[j]), mm.acc_max = std::max(mm.acc_max, his[j]);
 }
 
+// The output-only stage on AVX-512, straight from the int32 tile: per channel, the mr pixel values are
+// gathered, widened with the channel's add, requantized in registers by the int64 shift route (the same
+// decisions as shift_avx512 in requant_stage.cc: int64 multiply-add, rounding shift, clamp) and stored
+// as bytes into the NCHW packed output; accumulator and output ranges are tracked in vectors. No int64
+// value goes to memory. Accumulators outside their declared type make the evaluator throw afterwards,
+// so the bytes computed from them are never read.
+struct Requant8 {
+  const FusedRequant::ShiftParams* params;  // [channels of the tile]
+  int64_t lo, hi;
+};
+
+template <Rounding R>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void tile_requant8_avx512(const int32_t* tile32, int64_t row, int64_t mr,
+                                                                                       int64_t channels, const int64_t* add,
+                                                                                       const Requant8& rq, uint8_t* dst,
+                                                                                       int64_t dst_stride, MinMax& mm) {
+  const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int32_t>(row)));
+  const __mmask8 mask = static_cast<__mmask8>((1u << mr) - 1), all = 0xFF;
+  const __m512i vlo = _mm512_set1_epi64(rq.lo), vhi = _mm512_set1_epi64(rq.hi), one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  __m512i alo = _mm512_set1_epi64(INT64_MAX), ahi = _mm512_set1_epi64(INT64_MIN), ylo = alo, yhi = ahi;
+  for (int64_t c = 0; c < channels; ++c) {
+    const __m256i g = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), mask, idx, tile32 + c, 4);
+    const __m512i acc = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(all, g), _mm512_set1_epi64(add[c]));
+    alo = _mm512_mask_min_epi64(alo, mask, alo, acc), ahi = _mm512_mask_max_epi64(ahi, mask, ahi, acc);
+    const FusedRequant::ShiftParams& p = rq.params[c];
+    const __m512i vmul = _mm512_set1_epi64(p.mul);
+    const __m512i prod = p.mul32 ? _mm512_maskz_mul_epi32(all, vmul, acc) : _mm512_maskz_mullo_epi64(all, vmul, acc);
+    const __m512i num = _mm512_add_epi64(prod, _mm512_set1_epi64(p.add));
+    __m512i v = num;
+    if (p.shift > 0) {
+      const __m128i count = _mm_cvtsi32_si128(p.shift);
+      const __m512i vmask = _mm512_set1_epi64((int64_t{1} << p.shift) - 1), vhalf = _mm512_set1_epi64(int64_t{1} << (p.shift - 1));
+      const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
+      __mmask8 inc = 0;
+      if constexpr (R == Rounding::ceil) inc = _mm512_cmpneq_epi64_mask(rem, zero);
+      if constexpr (R == Rounding::trunc) inc = _mm512_cmpneq_epi64_mask(rem, zero) & _mm512_cmplt_epi64_mask(q, zero);
+      if constexpr (R == Rounding::half_up) inc = _mm512_cmpge_epi64_mask(rem, vhalf);
+      if constexpr (R == Rounding::half_down) inc = _mm512_cmpgt_epi64_mask(rem, vhalf);
+      if constexpr (R == Rounding::half_even)
+        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_test_epi64_mask(q, one));
+      if constexpr (R == Rounding::half_away)
+        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_cmpge_epi64_mask(q, zero));
+      v = _mm512_mask_add_epi64(q, inc, q, one);
+    }
+    const __m512i y = _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi);
+    ylo = _mm512_mask_min_epi64(ylo, mask, ylo, y), yhi = _mm512_mask_max_epi64(yhi, mask, yhi, y);
+    _mm512_mask_cvtepi64_storeu_epi8(dst + c * dst_stride, mask, y);
+  }
+  alignas(64) int64_t a0[8], a1[8], y0[8], y1[8];
+  _mm512_store_si512(a0, alo), _mm512_store_si512(a1, ahi), _mm512_store_si512(y0, ylo), _mm512_store_si512(y1, yhi);
+  for (int j = 0; j < 8; ++j) {
+    mm.acc_min = std::min(mm.acc_min, a0[j]), mm.acc_max = std::max(mm.acc_max, a1[j]);
+    mm.y_min = std::min(mm.y_min, y0[j]), mm.y_max = std::max(mm.y_max, y1[j]);
+  }
+}
+
+using TileRequant8 = void (*)(const int32_t*, int64_t, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, MinMax&);
+
+TileRequant8 tile_requant8_for(Rounding r) {
+  switch (r) {
+    case Rounding::half_even: return tile_requant8_avx512<Rounding::half_even>;
+    case Rounding::half_up: return tile_requant8_avx512<Rounding::half_up>;
+    case Rounding::half_away: return tile_requant8_avx512<Rounding::half_away>;
+    case Rounding::half_down: return tile_requant8_avx512<Rounding::half_down>;
+    case Rounding::floor: return tile_requant8_avx512<Rounding::floor>;
+    case Rounding::ceil: return tile_requant8_avx512<Rounding::ceil>;
+    case Rounding::trunc: return tile_requant8_avx512<Rounding::trunc>;
+  }
+  return tile_requant8_avx512<Rounding::floor>;
+}
+
 }  // namespace
 
 MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
@@ -138,6 +209,17 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   const int64_t tasks = N * L.G * super_blocks * strip_tasks;
   const bool chunked = L.chunk < L.kg;
   const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni;
+  // Output only, 8-bit requant output, every channel on the int64 shift route: requantize in registers
+  // straight from the int32 tile (tile_requant8_avx512), no accumulator buffer.
+  std::vector<FusedRequant::ShiftParams> shift_params;
+  TileRequant8 tile_requant8 = nullptr;
+  if (avx512 && !chunked && out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
+    shift_params.resize(static_cast<size_t>(out.O));
+    bool ok = true;
+    for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
+    if (ok) tile_requant8 = tile_requant8_for(out.requant->shift_rounding());
+  }
+  const Requant8 rq8{shift_params.data(), out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
 
   MinMax total;
   std::mutex total_mutex;
@@ -155,7 +237,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
     // Without a trace tensor the accumulators of the task go to a per-thread buffer [channel][pixel].
     const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR), span = p_end - p_begin;
     thread_local std::vector<int64_t> local;
-    if (out.acc_out == nullptr && local.size() < static_cast<size_t>(nv * 16 * span)) local.resize(static_cast<size_t>(nv * 16 * span));
+    if (out.acc_out == nullptr && tile_requant8 == nullptr && local.size() < static_cast<size_t>(nv * 16 * span)) local.resize(static_cast<size_t>(nv * 16 * span));
     MicroTile t{};
     t.tap_offset = L.tap_offset.data();
     t.cq = L.cq;
@@ -183,6 +265,12 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
       // Transpose the pixel-major tile into the channel planes, adding offset compensation and bias.
       const int64_t channels = std::min<int64_t>(nv * 16, L.Og - sb * NV * 16);
       const int64_t row = nv * 16;
+      if (tile_requant8 != nullptr) {
+        const int64_t o0 = g * L.Og + sb * NV * 16;
+        const Requant8 r{rq8.params + o0, rq8.lo, rq8.hi};
+        tile_requant8(tile32, row, mr, channels, L.out_add.data() + o0, r, out.narrow_out + (n * out.O + o0) * out.plane + p0, out.plane, mm);
+        continue;
+      }
       if (avx512 && !chunked) {
         const int64_t o0 = g * L.Og + sb * NV * 16;
         if (out.acc_out != nullptr)
@@ -212,7 +300,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
       }
     }
     // The fused requant over the task's pixel range, channel by channel (contiguous runs).
-    for (int64_t ol = sb * NV * 16; ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol) {
+    for (int64_t ol = sb * NV * 16; tile_requant8 == nullptr && ol < std::min(L.Og, (sb * NV + nv) * 16); ++ol) {
       if (out.acc_out != nullptr)
         finish_run(out, n, g * L.Og + ol, p_begin, span, mm);
       else
@@ -224,6 +312,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   PathCounters& pc = path_counters();
   pc.add(kernel.path);
   pc.add(chunked ? Path::gemm_acc32_chunked : Path::gemm_acc32);
+  if (tile_requant8 != nullptr) pc.add(Path::gemm_requant8_avx512);
   return total;
 }
 

@@ -434,6 +434,9 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
     }
   }
   if (next_input != inputs.size()) throw InputError("", "inputs", "wrong number of input tensors");
+  uint64_t packed = 0;
+  for (const Value& v : values) packed += v.narrow ? 1 : 0;
+  path_counters().add(Path::output_packed, packed);
   Trace out;
   for (size_t i = 0; i < count; ++i) {
     if (!wanted[i]) continue;

@@ -36,7 +36,9 @@ namespace qv::integer {
   X(requant_ref)             /* a form whose fixed-width preconditions are not proven: requant_ref */     \
   X(max_pool2d)                                                                                           \
   X(add_requant)             /* per-branch requant stages, __int128 sum, clamp */                       \
-  X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */
+  X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */                 \
+  X(output_packed)           /* evaluate_output: a node kept as one byte per value */                    \
+  X(gemm_requant8_avx512)    /* evaluate_output: requant in registers from the int32 tile, bytes out */
 
 enum class Path {
 #define QV_X(name) name,

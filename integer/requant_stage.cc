@@ -175,6 +175,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       if (f.delta.size() != f.alpha.size()) throw std::invalid_argument("exact requant: alpha and delta sizes differ");
       shift_ = shift_run(isa, f.rounding);
       shift32_ = shift_run32(isa, f.rounding);
+      rounding_ = f.rounding;
       bool any_ref = false, any_shift = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
@@ -256,6 +257,16 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
     ch.mul32 = shift32_ != nullptr && acc32 && ch.mul >= INT32_MIN && ch.mul <= INT32_MAX &&
                (ch.route == Route::exact_shift || ch.route == Route::mul_add_shift_int64);
 }
+
+bool FusedRequant::shift_params(size_t o, ShiftParams& p) const {
+  const Channel& ch = channels_[o];
+  if (ch.route != Route::exact_shift && ch.route != Route::mul_add_shift_int64) return false;
+  p.mul = ch.mul, p.add = ch.add, p.shift = ch.shift, p.mul32 = ch.mul32;
+  return true;
+}
+
+int64_t FusedRequant::lo() const { return rq_->lo; }
+int64_t FusedRequant::hi() const { return rq_->hi; }
 
 void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const {
   const Channel& ch = channels_[o];

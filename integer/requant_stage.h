@@ -33,6 +33,19 @@ class FusedRequant {
   void apply(size_t channel, const int64_t* acc, int64_t* y, int64_t n, int64_t& y_lo, int64_t& y_hi) const;
   size_t channels() const { return channels_.size(); }
 
+  // The int64 shift route of channel o (y = clamp(R((mul*acc + add) / 2^shift), lo, hi), overflow proven
+  // for the declared accumulator range), for output stages that run it in registers; false when the
+  // channel takes another route.
+  struct ShiftParams {
+    int64_t mul = 0, add = 0;
+    int shift = 0;
+    bool mul32 = false;  // mul and the accumulator range inside int32 (vpmuldq is exact)
+  };
+  bool shift_params(size_t o, ShiftParams& p) const;
+  Rounding shift_rounding() const { return rounding_; }
+  int64_t lo() const;
+  int64_t hi() const;
+
  private:
   enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, reference };
   struct Channel {
@@ -47,6 +60,7 @@ class FusedRequant {
                             int64_t* y_range);
   ShiftRun shift_ = nullptr;
   ShiftRun shift32_ = nullptr;  // AVX-512 only
+  Rounding rounding_ = Rounding::floor;  // of the shift route
   std::vector<Channel> channels_;
 };
 

@@ -621,17 +621,18 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
   }
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
+  expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
 
   std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::add_requant, Path::max_pool2d, Path::other_reference};
+                                Path::add_requant, Path::max_pool2d, Path::other_reference, Path::output_packed};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512});
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512});
       break;
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
