@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/positional_dir.h"
 #include "cli/exit_codes.h"
 #include "ir/error.h"
 #include "vectors/golden.h"
@@ -170,15 +171,7 @@ int command_check_dir(const Args& args) {
       ("junit", po::value(&junit), "write a JUnit XML report (one testcase per layer)")
       ("threads", po::value<int>()->default_value(2), "threads")
       ("optimized", po::bool_switch(&optimized), "also run the optimized backend and require it to equal the reference");
-  po::options_description hidden;
-  hidden.add_options()("dir", po::value(&dir), "");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("dir", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_with_dir(args, opts, dir);
   if (vm.count("help")) {
     std::cout << opts;
     return kAgree;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/positional_dir.h"
 #include "cli/exit_codes.h"
 #include "ir/error.h"
 #include "vectors/compare.h"
@@ -28,15 +29,7 @@ int command_compare(const Args& args) {
       ("run", po::value(&run), "the run (input) of DIR to compare with, e.g. in0003 (default: the first)")
       ("max-terms", po::value(&max_terms), "text output: the window's largest terms shown (default 32)")
       ("json", po::bool_switch(&as_json), "print the report as JSON");
-  po::options_description hidden;
-  hidden.add_options()("dir", po::value(&dir), "");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("dir", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_with_dir(args, opts, dir);
   if (vm.count("help")) {
     std::cout << opts;
     return kAgree;
