@@ -7,7 +7,6 @@
 // cost is reported as a separate benchmark. Every evaluation returns the full trace (int64 tensors of
 // every node), which is part of the measured time.
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
 
 #include <chrono>
 #include <map>
@@ -18,6 +17,7 @@
 
 #include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
+#include "bench/vnni_peak.h"
 #include "integer/evaluator.h"
 #include "integer/isa.h"
 #include "ir/synthetic.h"
@@ -189,36 +189,6 @@ void BM_PlanVgg16_224(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanVgg16_224)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
-// The int8 MAC peak: 16 independent vpdpbusd chains per thread (64 MACs each), no memory traffic. The
-// accumulators are named variables kept in registers by two empty asm statements (8 "+v" operands each:
-// GCC allows 30 operands, a "+" one counts twice); an array with one asm statement spilled half of them
-// to the stack every iteration and measured half the peak.
-__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) int64_t vpdpbusd_loop(int64_t iterations) {
-  const __m512i x = _mm512_set1_epi32(0x01010101), w = _mm512_set1_epi32(0x01020304);
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-  __m512i a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
-  for (int64_t i = 0; i < iterations; ++i) {
-    a0 = _mm512_dpbusd_epi32(a0, x, w), a1 = _mm512_dpbusd_epi32(a1, x, w), a2 = _mm512_dpbusd_epi32(a2, x, w);
-    a3 = _mm512_dpbusd_epi32(a3, x, w), a4 = _mm512_dpbusd_epi32(a4, x, w), a5 = _mm512_dpbusd_epi32(a5, x, w);
-    a6 = _mm512_dpbusd_epi32(a6, x, w), a7 = _mm512_dpbusd_epi32(a7, x, w), a8 = _mm512_dpbusd_epi32(a8, x, w);
-    a9 = _mm512_dpbusd_epi32(a9, x, w), a10 = _mm512_dpbusd_epi32(a10, x, w), a11 = _mm512_dpbusd_epi32(a11, x, w);
-    a12 = _mm512_dpbusd_epi32(a12, x, w), a13 = _mm512_dpbusd_epi32(a13, x, w), a14 = _mm512_dpbusd_epi32(a14, x, w);
-    a15 = _mm512_dpbusd_epi32(a15, x, w);
-    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7));
-    __asm__ volatile("" : "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11), "+v"(a12), "+v"(a13), "+v"(a14), "+v"(a15));
-  }
-  const __m512i s = _mm512_add_epi32(
-      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
-                       _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7))),
-      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)),
-                       _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15))));
-  alignas(64) int32_t lanes[16];
-  _mm512_store_si512(lanes, s);
-  int64_t total = 0;
-  for (int32_t v : lanes) total += v;
-  return total;
-}
-
 void BM_VnniPeak(benchmark::State& state) {
   if (!integer::cpu_supports(integer::Isa::avx512vnni)) {
     state.SkipWithError("no AVX-512 VNNI");
@@ -228,7 +198,7 @@ void BM_VnniPeak(benchmark::State& state) {
   constexpr int64_t kIterations = 20'000'000;
   for (auto _ : state) {
     std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back([] { benchmark::DoNotOptimize(vpdpbusd_loop(kIterations)); });
+    for (int t = 0; t < threads; ++t) pool.emplace_back([] { benchmark::DoNotOptimize(bench::vpdpbusd_loop(kIterations)); });
     for (auto& th : pool) th.join();
   }
   const double macs = 16.0 * 64.0 * static_cast<double>(kIterations) * threads;

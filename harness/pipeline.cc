@@ -165,10 +165,16 @@ BackendComparison compare_traces(const Trace& ref, const Trace& other, const std
   return b;
 }
 
-}  // namespace
+struct Prepared {
+  std::shared_ptr<fakequant::NetworkImpl> net;
+  torch::Tensor x;  // the preprocessed input
+  bool fold_input = false;
+  integerize::PixelInput pixel_grid;
+};
 
-PipelineResult run_pipeline(const PipelineOptions& o) {
-  PipelineResult r;
+// Model, config, weights, harmonization and calibration; the preprocessed input. Fills r's config, model,
+// notes, rule log, harmonization list, input description and the "build" stage time.
+Prepared prepare(const PipelineOptions& o, PipelineResult& r) {
   auto progress = [&](const std::string& s) {
     if (o.progress) o.progress(s);
   };
@@ -260,14 +266,16 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
     r.notes.push_back("seeded random weights (seed " + std::to_string(o.seed) + "), BN statistics and quantizer ranges calibrated on 4 seeded images");
   }
   lap("build");
-  progress("running the fake-quant network (float32, float64)");
-  const FloatRun f32 = float_run(*net, x, torch::kFloat32);
-  const FloatRun f64 = float_run(*net, x, torch::kFloat64);
-  lap("fake-quant");
-  progress("integerizing");
+  return Prepared{net, x, fold_input, pixel_grid};
+}
+
+// Extraction, exact lowering, the requant form (and a planted fault); the quantized input.
+IntTensor integerize_prepared(const PipelineOptions& o, const Prepared& p, PipelineResult& r) {
+  const torch::Tensor& x = p.x;
+  if (o.progress) o.progress("integerizing");
   const Shape shape(x.sizes().begin(), x.sizes().end());
-  r.exact = integerize::lower(integerize::extract(*net, shape, fold_input ? &pixel_grid : nullptr));
-  r.exact.network.metadata["model"] = model;
+  r.exact = integerize::lower(integerize::extract(*p.net, shape, p.fold_input ? &p.pixel_grid : nullptr));
+  r.exact.network.metadata["model"] = r.model;
   r.exact.network.metadata["config"] = r.config.source_file;
   r.exact.network.metadata["seed"] = std::to_string(o.seed);
   r.form = integerize::parse_requant_form(o.requant.empty() ? r.config.requant.form +
@@ -276,9 +284,32 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   r.network = r.exact.network;
   r.form_bounds = integerize::apply_requant_form(r.network, r.form);
   if (o.plant_fault) o.plant_fault(r.network);
+  return quantize_input(r.exact, x);
+}
+
+}  // namespace
+
+PipelineResult run_pipeline(const PipelineOptions& o) {
+  PipelineResult r;
+  torch::set_num_threads(std::max(1, o.threads));
+  const Prepared p = prepare(o, r);
+  auto t0 = Clock::now();
+  auto lap = [&](const std::string& stage) {
+    const auto t1 = Clock::now();
+    r.seconds.emplace_back(stage, std::chrono::duration<double>(t1 - t0).count());
+    t0 = t1;
+  };
+  auto progress = [&](const std::string& s) {
+    if (o.progress) o.progress(s);
+  };
+  const torch::Tensor& x = p.x;
+  progress("running the fake-quant network (float32, float64)");
+  const FloatRun f32 = float_run(*p.net, x, torch::kFloat32);
+  const FloatRun f64 = float_run(*p.net, x, torch::kFloat64);
+  lap("fake-quant");
+  const IntTensor q_in = integerize_prepared(o, p, r);
   lap("integerize");
   progress("reference evaluation");
-  const IntTensor q_in = quantize_input(r.exact, x);
   reference::ReferenceOptions ro;
   ro.threads = o.threads;
   r.reference = evaluate_reference(r.network, {q_in}, ro);
@@ -299,6 +330,17 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   r.float64 = cross_check(r.exact, r.network, r.reference, f64, co);
   lap("cross-check");
   return r;
+}
+
+IntegerModel integer_model(const PipelineOptions& options) {
+  PipelineResult r;
+  torch::set_num_threads(std::max(1, options.threads));
+  const Prepared p = prepare(options, r);
+  IntegerModel m;
+  m.input = integerize_prepared(options, p, r);
+  m.network = std::move(r.network);
+  m.config = r.config.name;
+  return m;
 }
 
 }  // namespace qv::harness

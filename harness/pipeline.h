@@ -59,4 +59,13 @@ struct PipelineResult {
 // Throws InputError (bad config, model, weights, input: exit 2) or IntegerizeError.
 PipelineResult run_pipeline(const PipelineOptions& options);
 
+// The integer network run_pipeline would check (same model, config, seed, weights, requant form) and its
+// quantized input, without the float runs, the evaluations and the cross-check: for the benchmarks.
+struct IntegerModel {
+  Network network;
+  IntTensor input;
+  std::string config;  // the config's name
+};
+IntegerModel integer_model(const PipelineOptions& options);
+
 }  // namespace qv::harness

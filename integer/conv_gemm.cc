@@ -208,7 +208,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   const int64_t strip_tasks = (strips + strips_per_task - 1) / strips_per_task;
   const int64_t tasks = N * L.G * super_blocks * strip_tasks;
   const bool chunked = L.chunk < L.kg;
-  const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni;
+  const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni || kernel.path == Path::gemm_q8_amx;
   // Output only, 8-bit requant output, every channel on the int64 shift route: requantize in registers
   // straight from the int32 tile (tile_requant8_avx512), no accumulator buffer.
   std::vector<FusedRequant::ShiftParams> shift_params;
@@ -231,8 +231,8 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
     const int64_t g = rest % L.G, n = rest / L.G;
     const int64_t nv = std::min(NV, L.blocks - sb * NV);
     const uint32_t* img = image + (n * L.G + g) * L.PH * L.PW * L.cq;
-    int32_t tile32[8 * 64];
-    int64_t tile64[8 * 64];
+    int32_t tile32[32 * 64];  // [pixel][channel] of one micro-tile: up to 32 pixels (AMX) x 64 channels
+    int64_t tile64[32 * 64];
     MinMax mm;
     // Without a trace tensor the accumulators of the task go to a per-thread buffer [channel][pixel].
     const int64_t p_begin = st * strips_per_task * MR, p_end = std::min(P, (st + 1) * strips_per_task * MR), span = p_end - p_begin;
@@ -265,18 +265,25 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
       // Transpose the pixel-major tile into the channel planes, adding offset compensation and bias.
       const int64_t channels = std::min<int64_t>(nv * 16, L.Og - sb * NV * 16);
       const int64_t row = nv * 16;
+      // The AVX-512 output stages take 8 pixels per vector: groups of 8 rows of the tile.
       if (tile_requant8 != nullptr) {
         const int64_t o0 = g * L.Og + sb * NV * 16;
         const Requant8 r{rq8.params + o0, rq8.lo, rq8.hi};
-        tile_requant8(tile32, row, mr, channels, L.out_add.data() + o0, r, out.narrow_out + (n * out.O + o0) * out.plane + p0, out.plane, mm);
+        for (int64_t i0 = 0; i0 < mr; i0 += 8)
+          tile_requant8(tile32 + i0 * row, row, std::min<int64_t>(8, mr - i0), channels, L.out_add.data() + o0, r,
+                        out.narrow_out + (n * out.O + o0) * out.plane + p0 + i0, out.plane, mm);
         continue;
       }
       if (avx512 && !chunked) {
         const int64_t o0 = g * L.Og + sb * NV * 16;
-        if (out.acc_out != nullptr)
-          transpose_tile_avx512(tile32, row, mr, channels, L.out_add.data() + o0, out.acc_out + (n * out.O + o0) * out.plane + p0, out.plane, mm);
-        else
-          transpose_tile_avx512(tile32, row, mr, channels, L.out_add.data() + o0, local.data() + (p0 - p_begin), span, mm);
+        for (int64_t i0 = 0; i0 < mr; i0 += 8) {
+          const int64_t m8 = std::min<int64_t>(8, mr - i0);
+          if (out.acc_out != nullptr)
+            transpose_tile_avx512(tile32 + i0 * row, row, m8, channels, L.out_add.data() + o0,
+                                  out.acc_out + (n * out.O + o0) * out.plane + p0 + i0, out.plane, mm);
+          else
+            transpose_tile_avx512(tile32 + i0 * row, row, m8, channels, L.out_add.data() + o0, local.data() + (p0 + i0 - p_begin), span, mm);
+        }
         continue;
       }
       for (int64_t c = 0; c < channels; ++c) {

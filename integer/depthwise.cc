@@ -155,7 +155,8 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   void (*plane_fn)(const PlaneArgs&);
   Path tier;
   switch (isa) {
-    case Isa::avx512vnni: plane_fn = L.acc32 ? plane_avx512_32 : plane_avx512_64, tier = Path::depthwise_avx512; break;
+    case Isa::avx512vnni:
+    case Isa::avx512amx: plane_fn = L.acc32 ? plane_avx512_32 : plane_avx512_64, tier = Path::depthwise_avx512; break;
     case Isa::avx2: plane_fn = L.acc32 ? plane_avx2_32 : plane_avx2_64, tier = Path::depthwise_avx2; break;
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
@@ -191,7 +192,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     const int64_t bias = L.bias[static_cast<size_t>(o)];
     PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
                 L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, dst};
-    if (direct && isa == Isa::avx512vnni) {
+    if (direct && uses_avx512(isa)) {
       plane_avx512_direct(a, bias, dst);
     } else if (direct) {
       plane_avx2_direct(a, bias, dst);

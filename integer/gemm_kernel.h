@@ -28,7 +28,7 @@ namespace qv::integer {
 enum class Packing { q8, q16 };
 
 struct MicroTile {
-  const uint32_t* pixel[8];      // per output pixel: its window origin (tap 0, granule 0) in the packed image
+  const uint32_t* pixel[32];     // per output pixel: its window origin (tap 0, granule 0) in the packed image
   const int64_t* tap_offset;     // granules from a window origin to tap t = ky*KW + kx
   int64_t cq;                    // granules per input pixel
   int64_t k_begin, k_end;        // flat granule range over (tap, cq)
@@ -53,5 +53,8 @@ const GemmKernel* gemm_kernel(Isa isa, Packing packing);
 
 // Tier implementations (one file each).
 extern const GemmKernel kGemmQ8Scalar, kGemmQ16Scalar, kGemmQ16Avx2, kGemmQ8Avx512Vnni, kGemmQ16Avx512Vnni;
+// AMX tiles (avx512amx tier): Q8 only, and only for whole reductions (k_begin = 0, k_end = Kg: the
+// planner gives chunked layers the vpdpbusd kernel), up to 32 pixels x 2 blocks.
+extern const GemmKernel kGemmQ8Amx;
 
 }  // namespace qv::integer

@@ -3,6 +3,8 @@
 // Every tier is compiled into the same binary (function-level target attributes), so one process can run
 // them side by side; the tier a run uses is `resolve_isa(requested)`:
 //   "auto"        the best the CPU supports (QVERIFY_ISA in the environment overrides it)
+//   "avx512amx"   avx512vnni plus AMX tiles (tdpbusd) for 8-bit GEMMs (needs amx-tile, amx-int8 and the
+//                 kernel's permission to use tile data, which cpu_supports requests once per process)
 //   "avx512vnni"  vpdpbusd / vpdpwssd kernels (needs avx512f, bw, dq, vl and vnni)
 //   "avx2"        vpmaddwd kernels on 16-bit lanes
 //   "scalar"      portable C++, the tier every other one is tested against
@@ -15,10 +17,13 @@
 
 namespace qv::integer {
 
-enum class Isa { scalar, avx2, avx512vnni };
+enum class Isa { scalar, avx2, avx512vnni, avx512amx };
+
+// The tiers whose non-GEMM kernels (depthwise, requant, narrowing) are the AVX-512 ones.
+inline bool uses_avx512(Isa isa) { return isa == Isa::avx512vnni || isa == Isa::avx512amx; }
 
 std::string_view to_string(Isa isa);
-std::optional<Isa> parse_isa(std::string_view s);  // "scalar", "avx2", "avx512vnni"
+std::optional<Isa> parse_isa(std::string_view s);  // "scalar", "avx2", "avx512vnni", "avx512amx"
 bool cpu_supports(Isa isa);
 Isa best_supported_isa();
 // The tier for an Options::isa string ("auto" consults QVERIFY_ISA, then the CPU).

@@ -44,11 +44,12 @@ __attribute__((target("avx512f"))) void narrow_avx512(const int64_t* v, int64_t 
 
 }  // namespace
 
-NarrowFn narrow_for(Isa isa) { return isa == Isa::avx512vnni ? narrow_avx512 : narrow_scalar; }
+NarrowFn narrow_for(Isa isa) { return uses_avx512(isa) ? narrow_avx512 : narrow_scalar; }
 
 MinMaxFn min_max_for(Isa isa) {
   switch (isa) {
-    case Isa::avx512vnni: return min_max_avx512;
+    case Isa::avx512vnni:
+    case Isa::avx512amx: return min_max_avx512;
     case Isa::avx2: return min_max_avx2;
     case Isa::scalar: break;
   }

@@ -13,6 +13,7 @@ namespace qv::integer {
 #define QV_INTEGER_PATHS(X)                                                                              \
   X(gemm_q8_scalar)          /* u8 x s8 granules of 4, portable C++ */                                   \
   X(gemm_q8_avx512vnni)      /* u8 x s8 granules of 4, vpdpbusd */                                        \
+  X(gemm_q8_amx)             /* u8 x s8 granules of 4, AMX tdpbusd on 16x16 int32 tiles */                \
   X(gemm_q16_scalar)         /* s16 x s16 granules of 2, portable C++ */                                  \
   X(gemm_q16_avx2)           /* s16 x s16 granules of 2, vpmaddwd + vpaddd */                             \
   X(gemm_q16_avx512vnni)     /* s16 x s16 granules of 2, vpdpwssd */                                      \

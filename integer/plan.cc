@@ -111,6 +111,10 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
       return nullptr;
     }
   }
+  // AMX tiles for whole int32 reductions over at least one tile of pixels; vpdpbusd otherwise (chunks,
+  // a linear layer's single row).
+  if (isa == Isa::avx512amx && packing == Packing::q8)
+    L->kernel = L->chunk >= L->kg && L->OH * L->OW >= 16 ? &kGemmQ8Amx : &kGemmQ8Avx512Vnni;
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)
     for (int64_t kx = 0; kx < L->KW; ++kx)

@@ -141,11 +141,12 @@ ShiftRun shift_run_avx512(Rounding r) {
 }
 
 // The loop for channels whose mul and accumulator range fit int32 (only AVX-512 has a faster one).
-ShiftRun shift_run32(Isa isa, Rounding r) { return isa == Isa::avx512vnni ? shift_run_avx512<true>(r) : nullptr; }
+ShiftRun shift_run32(Isa isa, Rounding r) { return uses_avx512(isa) ? shift_run_avx512<true>(r) : nullptr; }
 
 ShiftRun shift_run(Isa isa, Rounding r) {
   switch (isa) {
-    case Isa::avx512vnni: return shift_run_avx512<false>(r);
+    case Isa::avx512vnni:
+    case Isa::avx512amx: return shift_run_avx512<false>(r);
     case Isa::avx2: return shift_run_avx2(r);
     case Isa::scalar: break;
   }

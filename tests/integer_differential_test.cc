@@ -38,7 +38,7 @@ namespace {
 using integer::Isa;
 using integer::Path;
 
-constexpr Isa kTiers[] = {Isa::scalar, Isa::avx2, Isa::avx512vnni};
+constexpr Isa kTiers[] = {Isa::scalar, Isa::avx2, Isa::avx512vnni, Isa::avx512amx};
 
 // ---------------------------------------------------------------------------------------------------
 // Generators.
@@ -633,6 +633,10 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
       expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512});
+      break;
+    case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
+      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
+                                       Path::gemm_requant8_avx512});
       break;
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();

@@ -111,7 +111,7 @@ TEST_P(RequantStageTier, TiesOfEveryMode) {
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }
 
-INSTANTIATE_TEST_SUITE_P(Tiers, RequantStageTier, ::testing::Values(Isa::scalar, Isa::avx2, Isa::avx512vnni), tier_name);
+INSTANTIATE_TEST_SUITE_P(Tiers, RequantStageTier, ::testing::Values(Isa::scalar, Isa::avx2, Isa::avx512vnni, Isa::avx512amx), tier_name);
 
 }  // namespace
 }  // namespace qv

@@ -1,0 +1,140 @@
+// The optimized backend on the four product networks, as `qverify --model M --config C` integerizes them
+// (seeded weights, calibrated, 224x224, batch 1), on 1 and 2 threads:
+//   MobileNetV2-8b (pact.json), MobileNet V1-4b and ProxylessNAS Mobile14-4b (brevitas_4b.json),
+//   VGG16-8b (brevitas_8b.json).
+// Each benchmark times evaluate_output (packed activations, the network output only), then, in the same
+// process and on the same number of threads: oneDNN int8 convolutions / inner products of the same layers,
+// a LibTorch fp32 forward of the same network, the reference evaluator, and the vpdpbusd peak.
+//   build/bench/bench_networks                        # all (about 4 minutes, most of it the reference)
+//   build/bench/bench_networks --benchmark_filter=/2  # 2 threads only
+// Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the vpdpbusd loop's on as many threads),
+// onednn_ms, onednn_over_ours (> 1: ours faster), torch_fp32_ms, torch_over_ours, reference_ms,
+// x_reference, identical (1 when our output equals the reference's, element for element).
+// Nothing is timed while another engine's threads run: ours, then oneDNN, then LibTorch, then the
+// reference, each after the previous one has finished.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/libtorch_bench.h"
+#include "bench/onednn_bench.h"
+#include "bench/vnni_peak.h"
+#include "harness/pipeline.h"
+#include "integer/evaluator.h"
+#include "reference/evaluator.h"
+
+namespace qv {
+namespace {
+
+struct Spec {
+  const char* label;
+  const char* model;
+  const char* config;
+};
+const Spec kNetworks[] = {
+    {"MobileNetV2-8b", "mobilenet_v2", "pact.json"},
+    {"MobileNetV1-4b", "mobilenet_v1", "brevitas_4b.json"},
+    {"ProxylessNAS-4b", "proxylessnas_mobile14", "brevitas_4b.json"},
+    {"VGG16-8b", "vgg16", "brevitas_8b.json"},
+};
+
+int64_t network_macs(const Network& net) {
+  int64_t macs = 0;
+  for (const Node& n : net.nodes) {
+    if (const auto* c = std::get_if<Conv2dOp>(&n.op))
+      macs += element_count(n.output.shape) * c->weight.dim(1) * c->weight.dim(2) * c->weight.dim(3);
+    if (const auto* l = std::get_if<LinearOp>(&n.op)) macs += element_count(n.output.shape) * l->weight.dim(1);
+  }
+  return macs;
+}
+
+harness::IntegerModel& integer_model(int index) {
+  static std::map<int, std::unique_ptr<harness::IntegerModel>> cache;
+  auto& m = cache[index];
+  if (!m) {
+    harness::PipelineOptions o;
+    o.model = kNetworks[index].model;
+    o.config = kNetworks[index].config;
+    o.resolution = 224;
+    m = std::make_unique<harness::IntegerModel>(harness::integer_model(o));
+  }
+  return *m;
+}
+
+double mean_seconds(const std::vector<double>& runs) {
+  double s = 0;
+  for (double r : runs) s += r;
+  return s / static_cast<double>(runs.size());
+}
+
+void BM_Network(benchmark::State& state) {
+  const Spec& spec = kNetworks[state.range(0)];
+  const int threads = static_cast<int>(state.range(1));
+  harness::IntegerModel& m = integer_model(static_cast<int>(state.range(0)));
+  const std::vector<IntTensor> inputs = {m.input};
+  const integer::Plan plan(m.network, integer::Options{.threads = threads, .isa = "auto"});
+  integer::OutputBuffers buffers;
+  double ours = 0;
+  Trace out;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    out = integer::evaluate_output(plan, inputs, {}, &buffers);
+    ours += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double n = static_cast<double>(state.iterations());
+  const double ours_s = ours / n;
+  const double macs = static_cast<double>(network_macs(m.network));
+  state.counters["ms"] = 1e3 * ours_s;
+  state.counters["GMAC"] = macs / 1e9;
+  state.counters["GMAC/s"] = macs / ours_s / 1e9;
+  const double peak = bench::vnni_peak_gmacs(threads);
+  state.counters["peak_GMAC/s"] = peak;
+  state.counters["peak_fraction"] = peak > 0 ? macs / ours_s / 1e9 / peak : 0;
+
+  std::string label = std::string(spec.label) + " (" + spec.model + ", " + spec.config + ")";
+  if (bench::onednn_available()) {
+    bench::OneDnnHandle dnn = bench::onednn_prepare(m.network);
+    bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
+    std::vector<double> runs;
+    for (int64_t k = 0; k < std::max<int64_t>(state.iterations(), 5); ++k) runs.push_back(bench::onednn_run(*dnn, threads));
+    state.counters["onednn_ms"] = 1e3 * mean_seconds(runs);
+    state.counters["onednn_over_ours"] = mean_seconds(runs) / ours_s;
+    label += "; oneDNN " + bench::onednn_implementations(*dnn);
+  } else {
+    label += "; oneDNN not built in";
+  }
+  {
+    bench::TorchHandle torch = bench::torch_prepare(m.network);
+    bench::torch_run(*torch, threads);
+    std::vector<double> runs;
+    for (int k = 0; k < 3; ++k) runs.push_back(bench::torch_run(*torch, threads));
+    state.counters["torch_fp32_ms"] = 1e3 * mean_seconds(runs);
+    state.counters["torch_over_ours"] = mean_seconds(runs) / ours_s;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const Trace reference = evaluate_reference(m.network, inputs, reference::ReferenceOptions{.threads = threads});
+  const double reference_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.counters["reference_ms"] = 1e3 * reference_s;
+  state.counters["x_reference"] = reference_s / ours_s;
+  const TraceEntry* want = find_entry(reference, m.network.output);
+  const TraceEntry* got = find_entry(out, m.network.output);
+  state.counters["identical"] = want && got && want->value.data == got->value.data && want->value.shape == got->value.shape;
+  state.SetLabel(label);
+}
+BENCHMARK(BM_Network)
+    ->ArgNames({"net", "threads"})
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+
+}  // namespace
+}  // namespace qv
+
+BENCHMARK_MAIN();
