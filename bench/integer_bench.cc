@@ -62,7 +62,7 @@ double reference_seconds(Model& m) {
   return m.reference_seconds;
 }
 
-const char* kIsas[] = {"scalar", "avx2", "avx512vnni"};
+const char* kIsas[] = {"scalar", "avx2", "avx512vnni", "avx512amx"};
 
 // Args: (isa index, threads, recycle). recycle = 1 hands each trace back to the next evaluation
 // (evaluate(plan, inputs, std::move(previous))), so the ~100-220 MB of int64 trace tensors are not
@@ -94,8 +94,8 @@ void run_network(benchmark::State& state, const std::string& name) {
 
 void BM_MobileNetV2_224(benchmark::State& state) { run_network(state, "mobilenet_v2"); }
 void BM_Vgg16_224(benchmark::State& state) { run_network(state, "vgg16"); }
-BENCHMARK(BM_MobileNetV2_224)->ArgsProduct({{0, 1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Vgg16_224)->ArgsProduct({{1, 2}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_MobileNetV2_224)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Vgg16_224)->ArgsProduct({{1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 // The output-only mode (evaluate_output): packed 8-bit activations from layer to layer, no int64 trace;
 // only the network output is returned. Args: (isa index, threads). Buffers kept across iterations.
@@ -124,8 +124,8 @@ void run_output(benchmark::State& state, const std::string& name) {
 
 void BM_MobileNetV2_224_Output(benchmark::State& state) { run_output(state, "mobilenet_v2"); }
 void BM_Vgg16_224_Output(benchmark::State& state) { run_output(state, "vgg16"); }
-BENCHMARK(BM_MobileNetV2_224_Output)->ArgsProduct({{1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Vgg16_224_Output)->ArgsProduct({{2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_MobileNetV2_224_Output)->ArgsProduct({{1, 2, 3}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Vgg16_224_Output)->ArgsProduct({{2, 3}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 // Against oneDNN in the same run: the benchmark loop times our evaluation (tier "auto"), then as many passes
 // over oneDNN int8 convolutions / inner products of the same layers (onednn_bench.h) are timed, both on

@@ -405,6 +405,20 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         v.type = node.output.type;
         add_requant_packed(*np.add_requant, std::get<AddRequantOp>(node.op), in, v, B, i, pool);
         break;
+      case NodeKernel::max_pool2d:
+        // Packed bytes in and out when the output type holds every input value (the max is one of them).
+        if (in.size() == 1 && in[0]->narrow && fits_byte(node.output.type) && node.output.type.contains(in[0]->type.min()) &&
+            node.output.type.contains(in[0]->type.max())) {
+          const Shape shape = reference::max_pool2d_output_shape(std::get<MaxPool2dOp>(node.op), in[0]->shape);
+          if (shape != node.output.shape) throw InputError("", where(node), "shape differs from the declared one");
+          path_counters().add(Path::max_pool2d_bytes);
+          v.present = true, v.narrow = true, v.shape = shape, v.type = node.output.type, v.layout = "NCHW";
+          uint8_t* dst = narrow_storage(B, i, shape);
+          v.bytes = dst;
+          run_max_pool2d_bytes(std::get<MaxPool2dOp>(node.op), in[0]->bytes, in[0]->shape, in[0]->type.is_signed, dst, pool);
+          break;
+        }
+        [[fallthrough]];
       default: {
         std::vector<IntTensor> unpacked;
         unpacked.reserve(in.size());

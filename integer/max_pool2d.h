@@ -12,4 +12,9 @@ namespace qv::integer {
 IntTensor run_max_pool2d(const MaxPool2dOp& op, const IntTensor& input, IntType out_type, ThreadPool& pool,
                          std::vector<int64_t>* recycled = nullptr);
 
+// The same on packed bytes (evaluate_output): NCHW, one byte per value, compared as int8 when `is_signed`
+// else as uint8. The max is one of the inputs, so out holds the same values run_max_pool2d would.
+void run_max_pool2d_bytes(const MaxPool2dOp& op, const uint8_t* input, const Shape& in_shape, bool is_signed, uint8_t* out,
+                          ThreadPool& pool);
+
 }  // namespace qv::integer

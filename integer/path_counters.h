@@ -36,6 +36,7 @@ namespace qv::integer {
   X(requant_fixed_point_double)                                                                           \
   X(requant_ref)             /* a form whose fixed-width preconditions are not proven: requant_ref */     \
   X(max_pool2d)                                                                                           \
+  X(max_pool2d_bytes)        /* evaluate_output: max_pool2d on packed bytes */                           \
   X(add_requant)             /* per-branch requant stages, __int128 sum, clamp */                       \
   X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */                 \
   X(output_packed)           /* evaluate_output: a node kept as one byte per value */                    \

@@ -367,7 +367,9 @@ TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
     k.net.output = "pool";
     k.summary = "max_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " on " + to_string(input.shape);
     k.inputs.push_back(std::move(input));
-    check_identical(k, tier, *rc::gen::inRange(1, 4));
+    const int threads = *rc::gen::inRange(1, 4);
+    check_identical(k, tier, threads);
+    check_output_only(k, tier, threads);  // types of <= 8 bits: max_pool2d on packed bytes
   }));
 }
 
@@ -622,12 +624,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
   expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
+  expect_output_only_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools on packed bytes
 
   std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::add_requant, Path::max_pool2d, Path::other_reference, Path::output_packed};
+                                Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::other_reference, Path::output_packed};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
