@@ -1,5 +1,7 @@
 #include "integer/conv_gemm.h"
 
+#include "integer/conv_amx_rows.h"
+#include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
 
 #include <immintrin.h>
@@ -125,11 +127,6 @@ __attribute__((target("avx512f,avx512vl,avx512dq"))) void transpose_tile_avx512(
 // as bytes into the NCHW packed output; accumulator and output ranges are tracked in vectors. No int64
 // value goes to memory. Accumulators outside their declared type make the evaluator throw afterwards,
 // so the bytes computed from them are never read.
-struct Requant8 {
-  const FusedRequant::ShiftParams* params;  // [channels of the tile]
-  int64_t lo, hi;
-};
-
 template <Rounding R>
 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void tile_requant8_avx512(const int32_t* tile32, int64_t row, int64_t mr,
                                                                                        int64_t channels, const int64_t* add,
@@ -137,33 +134,13 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void tile_requant8
                                                                                        int64_t dst_stride, MinMax& mm) {
   const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int32_t>(row)));
   const __mmask8 mask = static_cast<__mmask8>((1u << mr) - 1), all = 0xFF;
-  const __m512i vlo = _mm512_set1_epi64(rq.lo), vhi = _mm512_set1_epi64(rq.hi), one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i vlo = _mm512_set1_epi64(rq.lo), vhi = _mm512_set1_epi64(rq.hi);
   __m512i alo = _mm512_set1_epi64(INT64_MAX), ahi = _mm512_set1_epi64(INT64_MIN), ylo = alo, yhi = ahi;
   for (int64_t c = 0; c < channels; ++c) {
     const __m256i g = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), mask, idx, tile32 + c, 4);
     const __m512i acc = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(all, g), _mm512_set1_epi64(add[c]));
     alo = _mm512_mask_min_epi64(alo, mask, alo, acc), ahi = _mm512_mask_max_epi64(ahi, mask, ahi, acc);
-    const FusedRequant::ShiftParams& p = rq.params[c];
-    const __m512i vmul = _mm512_set1_epi64(p.mul);
-    const __m512i prod = p.mul32 ? _mm512_maskz_mul_epi32(all, vmul, acc) : _mm512_maskz_mullo_epi64(all, vmul, acc);
-    const __m512i num = _mm512_add_epi64(prod, _mm512_set1_epi64(p.add));
-    __m512i v = num;
-    if (p.shift > 0) {
-      const __m128i count = _mm_cvtsi32_si128(p.shift);
-      const __m512i vmask = _mm512_set1_epi64((int64_t{1} << p.shift) - 1), vhalf = _mm512_set1_epi64(int64_t{1} << (p.shift - 1));
-      const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
-      __mmask8 inc = 0;
-      if constexpr (R == Rounding::ceil) inc = _mm512_cmpneq_epi64_mask(rem, zero);
-      if constexpr (R == Rounding::trunc) inc = _mm512_cmpneq_epi64_mask(rem, zero) & _mm512_cmplt_epi64_mask(q, zero);
-      if constexpr (R == Rounding::half_up) inc = _mm512_cmpge_epi64_mask(rem, vhalf);
-      if constexpr (R == Rounding::half_down) inc = _mm512_cmpgt_epi64_mask(rem, vhalf);
-      if constexpr (R == Rounding::half_even)
-        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_test_epi64_mask(q, one));
-      if constexpr (R == Rounding::half_away)
-        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_cmpge_epi64_mask(q, zero));
-      v = _mm512_mask_add_epi64(q, inc, q, one);
-    }
-    const __m512i y = _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi);
+    const __m512i y = requant_shift8<R>(acc, rq.params[c], vlo, vhi);
     ylo = _mm512_mask_min_epi64(ylo, mask, ylo, y), yhi = _mm512_mask_max_epi64(yhi, mask, yhi, y);
     _mm512_mask_cvtepi64_storeu_epi8(dst + c * dst_stride, mask, y);
   }
@@ -197,6 +174,7 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
 }
 
 MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
+  if (L.amx_rows) return run_conv_amx_rows(L, input, N, out, pool, ws);
   const uint32_t* image = pack_image(L, input, N, pool, ws);
   const GemmKernel& kernel = *L.kernel;
   const int64_t P = L.OH * L.OW;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "integer/conv_amx_rows.h"
 #include "reference/parallel.h"
 #include "reference/shapes.h"
 
@@ -113,13 +114,19 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
   }
   // AMX tiles for whole int32 reductions over at least one tile of pixels; vpdpbusd otherwise (chunks,
   // a linear layer's single row).
-  if (isa == Isa::avx512amx && packing == Packing::q8)
+  if (isa == Isa::avx512amx && packing == Packing::q8) {
     L->kernel = L->chunk >= L->kg && L->OH * L->OW >= 16 ? &kGemmQ8Amx : &kGemmQ8Avx512Vnni;
+    if (amx_rows_fits(*L)) {
+      L->amx_rows = true;
+      pack_amx_rows_weights(*L);
+    }
+  }
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)
     for (int64_t kx = 0; kx < L->KW; ++kx)
       L->tap_offset[static_cast<size_t>(ky * L->KW + kx)] = (ky * L->dilation_h * L->PW + kx * L->dilation_w) * L->cq;
-  why = std::string(packing == Packing::q8 ? "q8" : "q16") + " " + std::string(to_string(L->kernel->path)) + " offset " +
+  why = std::string(packing == Packing::q8 ? "q8" : "q16") + " " +
+        std::string(L->amx_rows ? to_string(Path::conv_q8_amx_rows) : to_string(L->kernel->path)) + " offset " +
         std::to_string(L->act_offset) + (L->chunk >= L->kg ? " acc32" : " acc32 chunks of " + std::to_string(L->chunk) + " -> int64");
   return L;
 }

@@ -1,0 +1,331 @@
+#include "integer/conv_amx_rows.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "integer/gemm_kernel.h"
+#include "integer/requant8_avx512.h"
+#include "integer/tensor_alloc.h"
+
+#define QV_TARGET_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+
+namespace qv::integer {
+
+namespace {
+
+constexpr int64_t kBlock = 32;  // pixels and channels per block: 2 x 2 tiles of 16 x 16
+
+// The packed-row geometry of a layer.
+struct Rows {
+  bool flat;          // 1x1, stride 1, no padding: one row of H*W pixels per image
+  int64_t rows;       // packed rows per (n, g): PH, or 1
+  int64_t out_rows;   // output rows: OH, or 1
+  int64_t out_len;    // output pixels per output row: OW, or OH*OW
+  int64_t width;      // columns with data or padding: PW, or H*W
+  int64_t pwp;        // packed columns: out_len rounded up to 16, plus the kernel's reach
+};
+
+Rows rows_of(const GemmLayer& L) {
+  Rows r{};
+  r.flat = L.KH == 1 && L.KW == 1 && L.stride_h == 1 && L.stride_w == 1 && L.PH == L.H && L.PW == L.W;
+  r.rows = r.flat ? 1 : L.PH;
+  r.out_rows = r.flat ? 1 : L.OH;
+  r.out_len = r.flat ? L.OH * L.OW : L.OW;
+  r.width = r.flat ? L.H * L.W : L.PW;
+  r.pwp = std::max(r.width, (r.out_len + 15) / 16 * 16 + (L.KW - 1) * L.dilation_w);
+  return r;
+}
+
+int step_for(int64_t cq) {
+  for (int ks = 16; ks > 1; --ks)
+    if (cq % ks == 0) return ks;
+  return 1;
+}
+
+// Granule planes [N][G][rows][cq][pwp]: value - act_offset per lane (mod 256: the planner proved it lies
+// in [0, 255]), pad_value - act_offset in the padding, 0 in lanes past Cg and in columns past `width`.
+template <class T>
+void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint32_t* image, ThreadPool& pool) {
+  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
+  for (int64_t c = 0; c < L.Cg; ++c)
+    pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
+  const int64_t plane = L.H * L.W;
+  pool.run(N * L.G * R.rows, [&](int64_t task) {
+    const int64_t r = task % R.rows, ng = task / R.rows, g = ng % L.G, n = ng / L.G;
+    const int64_t iy = R.flat ? 0 : r - L.pad_top;
+    const bool data_row = R.flat || (iy >= 0 && iy < L.H);
+    // Columns [x_lo, x_hi) hold data; column x reads plane offset src0 + (x - x_lo).
+    const int64_t x_lo = R.flat ? 0 : L.pad_left, x_hi = R.flat ? plane : L.pad_left + L.W;
+    const int64_t src0 = R.flat ? 0 : iy * L.W;
+    for (int64_t q = 0; q < L.cq; ++q) {
+      uint32_t* dst = image + (task * L.cq + q) * R.pwp;
+      const uint32_t p = pad[static_cast<size_t>(q)];
+      if (!data_row) {
+        std::fill(dst, dst + R.width, p);
+      } else {
+        std::fill(dst, dst + x_lo, p);
+        std::fill(dst + x_hi, dst + R.width, p);
+      }
+      std::fill(dst + R.width, dst + R.pwp, 0u);
+      if (!data_row) continue;
+      const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
+      const T* s[4];
+      for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
+      int64_t x = x_lo;
+      if constexpr (sizeof(T) == 1) {
+        if (lanes == 4) {
+          // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
+          const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
+          for (; x + 16 <= x_hi; x += 16) {
+            const int64_t i = x - x_lo;
+            const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + i)), off);
+            const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + i)), off);
+            const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + i)), off);
+            const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + i)), off);
+            const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+            const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+            __m128i* o = reinterpret_cast<__m128i*>(dst + x);
+            _mm_storeu_si128(o, _mm_unpacklo_epi16(ab_lo, cd_lo));
+            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+            _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+            _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+          }
+        }
+      }
+      for (; x < x_hi; ++x) {
+        const int64_t i = x - x_lo;
+        uint32_t gr = 0;
+        for (int64_t l = 0; l < lanes; ++l)
+          gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][i]) - L.act_offset)) << (8 * l);
+        dst[x] = gr;
+      }
+    }
+  });
+}
+
+// Loads the tile configuration for K step ks unless the thread's tiles already have it (compared with
+// the live configuration: another library on the thread, oneDNN in the benchmarks, may have changed it).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+QV_TARGET_AMX void configure(int ks) {
+  TileConfig want;
+  for (int t = 0; t < 4; ++t) want.rows[t] = 16, want.colsb[t] = 64;                                       // sums
+  for (int t = 4; t < 6; ++t) want.rows[t] = 16, want.colsb[t] = static_cast<uint16_t>(ks * 4);           // weights
+  for (int t = 6; t < 8; ++t) want.rows[t] = static_cast<uint8_t>(ks), want.colsb[t] = 64;                // pixels
+  TileConfig have;
+  _tile_storeconfig(&have);
+  if (std::memcmp(&have, &want, sizeof want) != 0) _tile_loadconfig(&want);
+}
+
+struct BlockArgs {
+  const uint32_t* weight;  // A: channel o0's granule 0; rows kg granules apart
+  const uint32_t* pixels;  // B: packed row of tap (0, 0), granule 0, column of the block's first pixel
+  int64_t kg, cq, pwp, ks, KH, KW, tap_row, tap_col;  // tap_row: granules between kernel rows; tap_col: between columns
+  int32_t* out;            // [32 channels][32 pixels]
+};
+
+// C[channel][pixel] += A[channel][k] (s8) * B[k][pixel] (u8) over every tap and granule step: tdpbsud.
+template <int NA, int NB>
+QV_TARGET_AMX void block(const BlockArgs& a) {
+  _tile_zero(0);
+  if constexpr (NB == 2) _tile_zero(1);
+  if constexpr (NA == 2) _tile_zero(2);
+  if constexpr (NA == 2 && NB == 2) _tile_zero(3);
+  const int64_t a_stride = a.kg * 4, b_stride = a.pwp * 4;
+  for (int64_t ky = 0; ky < a.KH; ++ky)
+    for (int64_t kx = 0; kx < a.KW; ++kx) {
+      const uint32_t* w = a.weight + (ky * a.KW + kx) * a.cq;
+      const uint32_t* x = a.pixels + ky * a.tap_row + kx * a.tap_col;
+      for (int64_t c = 0; c < a.cq; c += a.ks) {
+        _tile_loadd(4, w + c, a_stride);
+        if constexpr (NA == 2) _tile_loadd(5, w + c + 16 * a.kg, a_stride);
+        _tile_loadd(6, x + c * a.pwp, b_stride);
+        if constexpr (NB == 2) _tile_loadd(7, x + c * a.pwp + 16, b_stride);
+        _tile_dpbsud(0, 4, 6);
+        if constexpr (NB == 2) _tile_dpbsud(1, 4, 7);
+        if constexpr (NA == 2) _tile_dpbsud(2, 5, 6);
+        if constexpr (NA == 2 && NB == 2) _tile_dpbsud(3, 5, 7);
+      }
+    }
+  constexpr int64_t row_bytes = kBlock * 4;
+  _tile_stored(0, a.out, row_bytes);
+  if constexpr (NB == 2) _tile_stored(1, a.out + 16, row_bytes);
+  if constexpr (NA == 2) _tile_stored(2, a.out + 16 * kBlock, row_bytes);
+  if constexpr (NA == 2 && NB == 2) _tile_stored(3, a.out + 16 * kBlock + 16, row_bytes);
+}
+
+using BlockFn = void (*)(const BlockArgs&);
+constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
+
+// Output only: each channel's contiguous run of `count` sums, plus its add, requantized into bytes (the
+// int64 shift route, 8 lanes at a time) with accumulator and output ranges tracked in vectors.
+struct RangeVectors {
+  __m512i alo, ahi, ylo, yhi;
+};
+
+template <Rounding R>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void requant_block8(const int32_t* tile, int64_t count, int64_t channels,
+                                                                                 const int64_t* add, const Requant8& rq, uint8_t* dst,
+                                                                                 int64_t dst_stride, RangeVectors& rv) {
+  const __m512i vlo = _mm512_set1_epi64(rq.lo), vhi = _mm512_set1_epi64(rq.hi);
+  for (int64_t c = 0; c < channels; ++c) {
+    const __m512i vadd = _mm512_set1_epi64(add[c]);
+    for (int64_t i = 0; i < count; i += 8) {
+      const __mmask8 mask = static_cast<__mmask8>(count - i >= 8 ? 0xFF : (1u << (count - i)) - 1);
+      const __m512i acc = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(0xFF, _mm256_maskz_loadu_epi32(mask, tile + c * kBlock + i)), vadd);
+      rv.alo = _mm512_mask_min_epi64(rv.alo, mask, rv.alo, acc), rv.ahi = _mm512_mask_max_epi64(rv.ahi, mask, rv.ahi, acc);
+      const __m512i y = requant_shift8<R>(acc, rq.params[c], vlo, vhi);
+      rv.ylo = _mm512_mask_min_epi64(rv.ylo, mask, rv.ylo, y), rv.yhi = _mm512_mask_max_epi64(rv.yhi, mask, rv.yhi, y);
+      _mm512_mask_cvtepi64_storeu_epi8(dst + c * dst_stride + i, mask, y);
+    }
+  }
+}
+
+using RequantBlock8 = void (*)(const int32_t*, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, RangeVectors&);
+
+RequantBlock8 requant_block8_for(Rounding r) {
+  switch (r) {
+    case Rounding::half_even: return requant_block8<Rounding::half_even>;
+    case Rounding::half_up: return requant_block8<Rounding::half_up>;
+    case Rounding::half_away: return requant_block8<Rounding::half_away>;
+    case Rounding::half_down: return requant_block8<Rounding::half_down>;
+    case Rounding::floor: return requant_block8<Rounding::floor>;
+    case Rounding::ceil: return requant_block8<Rounding::ceil>;
+    case Rounding::trunc: return requant_block8<Rounding::trunc>;
+  }
+  return requant_block8<Rounding::floor>;
+}
+
+__attribute__((target("avx512f"))) void init_ranges(RangeVectors& rv) {
+  rv.alo = rv.ylo = _mm512_set1_epi64(INT64_MAX);
+  rv.ahi = rv.yhi = _mm512_set1_epi64(INT64_MIN);
+}
+
+__attribute__((target("avx512f"))) void merge_ranges(const RangeVectors& rv, MinMax& mm) {
+  alignas(64) int64_t a0[8], a1[8], y0[8], y1[8];
+  _mm512_store_si512(a0, rv.alo), _mm512_store_si512(a1, rv.ahi), _mm512_store_si512(y0, rv.ylo), _mm512_store_si512(y1, rv.yhi);
+  for (int j = 0; j < 8; ++j) {
+    mm.acc_min = std::min(mm.acc_min, a0[j]), mm.acc_max = std::max(mm.acc_max, a1[j]);
+    mm.y_min = std::min(mm.y_min, y0[j]), mm.y_max = std::max(mm.y_max, y1[j]);
+  }
+}
+
+}  // namespace
+
+bool amx_rows_fits(const GemmLayer& L) {
+  return L.granule == 4 && L.chunk >= L.kg && L.stride_w == 1 && L.OH * L.OW >= 16;
+}
+
+void pack_amx_rows_weights(GemmLayer& L) {
+  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock;
+  L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
+  for (int64_t g = 0; g < L.G; ++g)
+    for (int64_t o = 0; o < L.Og; ++o)
+      for (int64_t k = 0; k < L.kg; ++k)
+        L.weight_rows[static_cast<size_t>((g * og + o) * L.kg + k)] =
+            L.weight[static_cast<size_t>(((g * L.blocks + o / 16) * L.kg + k) * 16 + o % 16)];
+}
+
+MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
+                         Workspace& ws) {
+  const Rows R = rows_of(L);
+  uint32_t* image = scratch(ws.image, N * L.G * R.rows * L.cq * R.pwp);
+  if (input.wide != nullptr) pack_rows(L, R, input.wide, N, image, pool);
+  else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
+  else pack_rows(L, R, input.bytes, N, image, pool);
+
+  const int ks = step_for(L.cq);
+  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
+  // A task: one output row (or, for the flat 1x1 case, 256 pixels of it) x 32 channels.
+  const int64_t seg_len = R.flat ? 256 : (R.out_len + kBlock - 1) / kBlock * kBlock;
+  const int64_t segments = (R.out_len + seg_len - 1) / seg_len;
+  const int64_t tasks = N * L.G * super_blocks * R.out_rows * segments;
+  // Output only, bytes out, every channel on the int64 shift route: requantize from the tile.
+  std::vector<FusedRequant::ShiftParams> shift_params;
+  RequantBlock8 requant8 = nullptr;
+  if (out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
+    shift_params.resize(static_cast<size_t>(out.O));
+    bool ok = true;
+    for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
+    if (ok) requant8 = requant_block8_for(out.requant->shift_rounding());
+  }
+
+  MinMax total;
+  std::mutex total_mutex;
+  pool.run(tasks, [&](int64_t task) {
+    const int64_t seg = task % segments;
+    int64_t rest = task / segments;
+    const int64_t oy = rest % R.out_rows;
+    rest /= R.out_rows;
+    const int64_t sb = rest % super_blocks;
+    rest /= super_blocks;
+    const int64_t g = rest % L.G, n = rest / L.G;
+    const int64_t x_begin = seg * seg_len, x_end = std::min(R.out_len, x_begin + seg_len);
+    const int64_t p_begin = oy * R.out_len + x_begin, span = x_end - x_begin;  // plane positions of the task
+    const int64_t channels = std::min(kBlock, L.Og - sb * kBlock);
+    const int64_t o0 = g * L.Og + sb * kBlock;
+    configure(ks);
+    alignas(64) int32_t tile[kBlock * kBlock];
+    BlockArgs a{};
+    a.weight = L.weight_rows.data() + (g * og + sb * kBlock) * L.kg;
+    a.kg = L.kg, a.cq = L.cq, a.pwp = R.pwp, a.ks = ks, a.KH = L.KH, a.KW = L.KW;
+    a.tap_row = L.dilation_h * L.cq * R.pwp, a.tap_col = L.dilation_w;
+    a.out = tile;
+    const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * L.cq * R.pwp;
+    MinMax mm;
+    RangeVectors rv;
+    if (requant8 != nullptr) init_ranges(rv);
+    thread_local std::vector<int64_t> local;
+    if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
+    const Requant8 rq{requant8 != nullptr ? shift_params.data() + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
+    for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
+      const int64_t count = std::min(kBlock, x_end - x0);
+      a.pixels = row + x0;
+      kBlocks[channels > 16][count > 16](a);
+      const int64_t p = oy * R.out_len + x0;
+      if (requant8 != nullptr) {
+        requant8(tile, count, channels, L.out_add.data() + o0, rq, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv);
+        continue;
+      }
+      for (int64_t c = 0; c < channels; ++c) {
+        const int64_t add = L.out_add[static_cast<size_t>(o0 + c)];
+        int64_t* dst = out.acc_out != nullptr ? out.acc_out + (n * out.O + o0 + c) * out.plane + p : local.data() + c * span + (p - p_begin);
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t v = static_cast<int64_t>(tile[c * kBlock + i]) + add;
+          dst[i] = v, lo = std::min(lo, v), hi = std::max(hi, v);
+        }
+        mm.acc_min = std::min(mm.acc_min, lo), mm.acc_max = std::max(mm.acc_max, hi);
+      }
+    }
+    if (requant8 != nullptr) {
+      merge_ranges(rv, mm);
+    } else {
+      for (int64_t c = 0; c < channels; ++c) {
+        if (out.acc_out != nullptr)
+          finish_run(out, n, o0 + c, p_begin, span, mm);
+        else
+          finish_run(out, n, o0 + c, p_begin, span, mm, local.data() + c * span);
+      }
+    }
+    std::lock_guard<std::mutex> lock(total_mutex);
+    total.merge(mm);
+  });
+  PathCounters& pc = path_counters();
+  pc.add(Path::conv_q8_amx_rows);
+  pc.add(Path::gemm_acc32);
+  if (requant8 != nullptr) pc.add(Path::gemm_requant8_avx512);
+  return total;
+}
+
+}  // namespace qv::integer
