@@ -128,7 +128,7 @@ QV_TARGET_AMX void configure(int ks) {
 }
 
 struct BlockArgs {
-  const uint32_t* weight;  // A: channel o0's granule 0; rows kg granules apart
+  const uint32_t* weight;  // A: the first K step of channels o0..o0+15; o0+16.. is 16*kg granules on
   const uint32_t* pixels;  // B: packed row of tap (0, 0), granule 0, column of the block's first pixel
   int64_t kg, cq, pwp, ks, KH, KW, tap_row, tap_col;  // tap_row: granules between kernel rows; tap_col: between columns
   int32_t* out;            // [32 channels][32 pixels]
@@ -141,14 +141,14 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
   if constexpr (NB == 2) _tile_zero(1);
   if constexpr (NA == 2) _tile_zero(2);
   if constexpr (NA == 2 && NB == 2) _tile_zero(3);
-  const int64_t a_stride = a.kg * 4, b_stride = a.pwp * 4;
+  const int64_t a_stride = a.ks * 4, b_stride = a.pwp * 4;
+  const uint32_t* w = a.weight;  // K steps in order: (ky, kx, c)
   for (int64_t ky = 0; ky < a.KH; ++ky)
     for (int64_t kx = 0; kx < a.KW; ++kx) {
-      const uint32_t* w = a.weight + (ky * a.KW + kx) * a.cq;
       const uint32_t* x = a.pixels + ky * a.tap_row + kx * a.tap_col;
-      for (int64_t c = 0; c < a.cq; c += a.ks) {
-        _tile_loadd(4, w + c, a_stride);
-        if constexpr (NA == 2) _tile_loadd(5, w + c + 16 * a.kg, a_stride);
+      for (int64_t c = 0; c < a.cq; c += a.ks, w += 16 * a.ks) {
+        _tile_loadd(4, w, a_stride);
+        if constexpr (NA == 2) _tile_loadd(5, w + 16 * a.kg, a_stride);
         _tile_loadd(6, x + c * a.pwp, b_stride);
         if constexpr (NB == 2) _tile_loadd(7, x + c * a.pwp + 16, b_stride);
         _tile_dpbsud(0, 4, 6);
@@ -227,12 +227,12 @@ bool amx_rows_fits(const GemmLayer& L) {
 }
 
 void pack_amx_rows_weights(GemmLayer& L) {
-  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock;
+  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = step_for(L.cq);
   L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t o = 0; o < L.Og; ++o)
       for (int64_t k = 0; k < L.kg; ++k)
-        L.weight_rows[static_cast<size_t>((g * og + o) * L.kg + k)] =
+        L.weight_rows[static_cast<size_t>(((g * og + o / 16 * 16) * L.kg + k / ks * 16 * ks) + (o % 16) * ks + k % ks)] =
             L.weight[static_cast<size_t>(((g * L.blocks + o / 16) * L.kg + k) * 16 + o % 16)];
 }
 

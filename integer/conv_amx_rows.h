@@ -9,8 +9,8 @@
 // For that the activations are packed per row as granule planes, [rows][cq][PWp]: granule q of every
 // pixel of a row is contiguous, so a B tile is one tileloadd with a row stride of PWp granules (stride_w 1
 // keeps a tap's 16 pixels consecutive). A 1x1 conv with stride 1 and no padding is one long row per
-// image (H*W pixels). Weights are re-packed per output channel, [G][Og rounded up to 32][Kg], so an A
-// tile is ks granules of 16 channels with a row stride of Kg.
+// image (H*W pixels). Weights are re-packed as A tiles, [G][Og/16 rounded up to even][Kg/ks][16][ks]: each
+// K step of a block of 16 channels is one contiguous tile (1 KiB at ks = 16), read as a sequential stream.
 #pragma once
 
 #include "integer/output_stage.h"
