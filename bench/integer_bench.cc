@@ -17,7 +17,7 @@
 
 #include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
-#include "bench/vnni_peak.h"
+#include "bench/int8_peak.h"
 #include "integer/evaluator.h"
 #include "integer/isa.h"
 #include "ir/synthetic.h"
@@ -205,6 +205,18 @@ void BM_VnniPeak(benchmark::State& state) {
   state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_VnniPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_AmxPeak(benchmark::State& state) {
+  if (!integer::cpu_supports(integer::Isa::avx512amx)) {
+    state.SkipWithError("no AMX (or no permission to use it)");
+    return;
+  }
+  const int threads = static_cast<int>(state.range(0));
+  double gmacs = 0;
+  for (auto _ : state) gmacs = bench::amx_peak_gmacs(threads);
+  state.counters["GMAC/s"] = gmacs;
+}
+BENCHMARK(BM_AmxPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace
 }  // namespace qv

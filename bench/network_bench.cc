@@ -4,10 +4,11 @@
 //   VGG16-8b (brevitas_8b.json).
 // Each benchmark times evaluate_output (packed activations, the network output only), then, in the same
 // process and on the same number of threads: oneDNN int8 convolutions / inner products of the same layers,
-// a LibTorch fp32 forward of the same network, the reference evaluator, and the vpdpbusd peak.
+// a LibTorch fp32 forward of the same network, the reference evaluator, and the int8 peak.
 //   build/bench/bench_networks                        # all (about 4 minutes, most of it the reference)
 //   build/bench/bench_networks --benchmark_filter=/2  # 2 threads only
-// Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the vpdpbusd loop's on as many threads),
+// Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the int8 peak on as many threads: the larger of
+// the vpdpbusd and AMX tdpbusd loops, both reported),
 // onednn_ms, onednn_over_ours (> 1: ours faster), torch_fp32_ms, torch_over_ours, reference_ms,
 // x_reference, identical (1 when our output equals the reference's, element for element).
 // Nothing is timed while another engine's threads run: ours, then oneDNN, then LibTorch, then the
@@ -23,7 +24,7 @@
 
 #include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
-#include "bench/vnni_peak.h"
+#include "bench/int8_peak.h"
 #include "harness/pipeline.h"
 #include "integer/evaluator.h"
 #include "reference/evaluator.h"
@@ -93,8 +94,10 @@ void BM_Network(benchmark::State& state) {
   state.counters["ms"] = 1e3 * ours_s;
   state.counters["GMAC"] = macs / 1e9;
   state.counters["GMAC/s"] = macs / ours_s / 1e9;
-  const double peak = bench::vnni_peak_gmacs(threads);
-  state.counters["peak_GMAC/s"] = peak;
+  // The machine's int8 peak on as many threads: AMX tdpbusd where the CPU has it, else vpdpbusd.
+  const double vnni = bench::vnni_peak_gmacs(threads), amx = bench::amx_peak_gmacs(threads), peak = std::max(vnni, amx);
+  state.counters["vnni_peak_GMAC/s"] = vnni;
+  state.counters["amx_peak_GMAC/s"] = amx;
   state.counters["peak_fraction"] = peak > 0 ? macs / ours_s / 1e9 / peak : 0;
 
   std::string label = std::string(spec.label) + " (" + spec.model + ", " + spec.config + ")";

@@ -1,8 +1,9 @@
-// The vpdpbusd peak loop (see vnni_peak.h).
-#include "bench/vnni_peak.h"
+// The int8 peak loops (see int8_peak.h).
+#include "bench/int8_peak.h"
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -41,16 +42,65 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) int64_t vpdpbus
   return total;
 }
 
-double vnni_peak_gmacs(int threads) {
-  if (!integer::cpu_supports(integer::Isa::avx512vnni)) return 0;
-  constexpr int64_t kIterations = 40'000'000;
+namespace {
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+template <class Loop>
+double peak(int threads, int64_t iterations, double macs_per_iteration, Loop loop) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
   std::vector<int64_t> sums(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) pool.emplace_back([&sums, t] { sums[static_cast<size_t>(t)] = vpdpbusd_loop(kIterations); });
+  for (int t = 0; t < threads; ++t) pool.emplace_back([&sums, t, iterations, loop] { sums[static_cast<size_t>(t)] = loop(iterations); });
   for (auto& th : pool) th.join();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 16.0 * 64.0 * static_cast<double>(kIterations) * threads / seconds / 1e9;
+  return macs_per_iteration * static_cast<double>(iterations) * threads / seconds / 1e9;
 }
+
+}  // namespace
+
+double vnni_peak_gmacs(int threads) {
+  if (!integer::cpu_supports(integer::Isa::avx512vnni)) return 0;
+  return peak(threads, 40'000'000, 16.0 * 64.0, vpdpbusd_loop);
+}
+
+__attribute__((target("amx-tile,amx-int8"), noinline)) int64_t tdpbusd_loop(int64_t iterations) {
+  TileConfig c;
+  for (int t = 0; t < 8; ++t) c.rows[t] = 16, c.colsb[t] = 64;
+  _tile_loadconfig(&c);
+  alignas(64) static const uint8_t a[2][16][64] = {};
+  alignas(64) static const int8_t b[2][16][64] = {};
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, a[0], 64);
+  _tile_loadd(5, a[1], 64);
+  _tile_loadd(6, b[0], 64);
+  _tile_loadd(7, b[1], 64);
+  for (int64_t i = 0; i < iterations; ++i) {
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+  }
+  alignas(64) int32_t out[16][16];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return out[0][0];
+}
+
+double amx_peak_gmacs(int threads) {
+  if (!integer::cpu_supports(integer::Isa::avx512amx)) return 0;
+  return peak(threads, 4'000'000, 4.0 * 16 * 16 * 64, tdpbusd_loop);
+}
+
+double int8_peak_gmacs(int threads) { return std::max(vnni_peak_gmacs(threads), amx_peak_gmacs(threads)); }
 
 }  // namespace qv::bench
