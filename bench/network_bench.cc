@@ -6,7 +6,8 @@
 // process and on the same number of threads: oneDNN int8 convolutions / inner products of the same layers,
 // a LibTorch fp32 forward of the same network, the reference evaluator, and the int8 peak.
 //   build/bench/bench_networks                        # all (about 4 minutes, most of it the reference)
-//   build/bench/bench_networks --benchmark_filter=/2  # 2 threads only
+//   build/bench/bench_networks --benchmark_filter=threads:2   # 2 threads only
+//   QVERIFY_BENCH_DESCRIBE=1 build/bench/bench_networks ...     # also print what the planner chose per node
 // Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the int8 peak on as many threads: the larger of
 // the vpdpbusd and AMX tdpbusd loops, both reported),
 // onednn_ms, onednn_over_ours (> 1: ours faster), torch_fp32_ms, torch_over_ours, reference_ms,
@@ -16,6 +17,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -79,6 +82,7 @@ void BM_Network(benchmark::State& state) {
   harness::IntegerModel& m = integer_model(static_cast<int>(state.range(0)));
   const std::vector<IntTensor> inputs = {m.input};
   const integer::Plan plan(m.network, integer::Options{.threads = threads, .isa = "auto"});
+  if (std::getenv("QVERIFY_BENCH_DESCRIBE") != nullptr) std::fprintf(stderr, "%s\n", integer::describe(plan).c_str());
   integer::OutputBuffers buffers;
   double ours = 0;
   Trace out;

@@ -244,7 +244,7 @@ void Plan::plan_node(size_t i) {
             rp.kernel = NodeKernel::fused;
             rp.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(next.op).requant, node.output.type.min(),
                                                         node.output.type.max(), isa_);
-            rp.description = "fused into " + node.name;
+            rp.description = "fused into " + node.name + " (" + rp.requant->routes() + ")";
           }
         }
         break;
@@ -253,7 +253,7 @@ void Plan::plan_node(size_t i) {
         const Node& in = producer(network, node);
         np.kernel = NodeKernel::requant;
         np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max(), isa_);
-        np.description = "requant stage";
+        np.description = "requant stage (" + np.requant->routes() + ")";
         break;
       }
       case OpKind::add_requant: {

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "integer/path_counters.h"
@@ -164,6 +166,88 @@ bool affine_fits_int64(int64_t mul, int64_t add, int64_t acc_lo, int64_t acc_hi)
   return m * amax + a <= kInt64Limit;
 }
 
+// A non-dyadic exact requant y = clamp(R((mul*acc + add) / den), lo, hi) (den > 0, not a power of two:
+// alpha and delta of a real network are ratios of float32 scales, with 100-bit numerators) replaced by a
+// dyadic function g(acc) = clamp(R((M*acc + A) / 2^k), lo, hi) that is *proven equal* on the whole
+// accumulator range [acc_lo, acc_hi], so the int64 shift route can run it:
+//   Both are monotone step functions of acc with the same direction (sign M = sign mul). For each output
+//   value v in (lo, hi] the exact step position t_v (the first acc with y >= v, found with exact int128
+//   comparisons 2*(mul*acc + add) >(=) 2b*den around a long double estimate) must satisfy g(t_v) >= v
+//   and g(t_v - 1) < v. Then g = y between any two steps, below the first and above the last.
+// M and A are mul*2^k/den and add*2^k/den rounded to nearest, for the largest k that keeps M in int32 (the
+// vpmuldq loop), else in the int64 route's bound; a candidate that fails the check is not used.
+struct Dyadic {
+  int64_t mul, add;
+  int shift;
+};
+
+__int128 to_i128(const BigInt& v) {
+  const bool neg = v < 0;
+  const BigInt a = neg ? BigInt(-v) : v;
+  const __int128 r = (static_cast<__int128>(static_cast<uint64_t>(a >> 64)) << 64) | static_cast<uint64_t>(a & BigInt(UINT64_MAX));
+  return neg ? -r : r;
+}
+
+int bits(const BigInt& v) { return v == 0 ? 0 : static_cast<int>(msb(v < 0 ? BigInt(-v) : v)) + 1; }
+
+bool proven_equal(const __int128 mul, const __int128 add, const __int128 den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo,
+                  int64_t acc_hi, const Dyadic& d) {
+  auto g = [&](int64_t acc) { return std::clamp(round_shift_right(d.mul * acc + d.add, d.shift, r), lo, hi); };
+  // Work with an increasing function of s = sign*acc.
+  const int sign = mul > 0 ? 1 : -1;
+  const __int128 m = sign * mul;
+  const int64_t s_lo = sign > 0 ? acc_lo : -acc_hi, s_hi = sign > 0 ? acc_hi : -acc_lo;
+  for (int64_t v = lo + 1; v <= hi; ++v) {
+    const TwiceStepBoundary b = twice_step_boundary(v, r);
+    const __int128 target = static_cast<__int128>(b.twice_boundary) * den;
+    auto reached = [&](int64_t s) {
+      const __int128 p = 2 * (m * s + add) - target;
+      return b.inclusive ? p >= 0 : p > 0;
+    };
+    const long double estimate = (static_cast<long double>(target) / 2 - static_cast<long double>(add)) / static_cast<long double>(m);
+    int64_t t = estimate < static_cast<long double>(s_lo) ? s_lo
+                : estimate > static_cast<long double>(s_hi) ? s_hi + 1
+                                                             : static_cast<int64_t>(std::ceil(estimate));
+    int steps = 0;
+    while (t > s_lo && reached(t - 1))
+      if (--t, ++steps > 64) return false;
+    while (t <= s_hi && !reached(t))
+      if (++t, ++steps > 64) return false;
+    if (t <= s_hi && g(sign * t) < v) return false;
+    if (t > s_lo && g(sign * (t - 1)) >= v) return false;
+  }
+  return true;
+}
+
+std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, const BigInt& den, Rounding r, int64_t lo, int64_t hi,
+                                        int64_t acc_lo, int64_t acc_hi) {
+  // One check per output step: outputs of up to 12 bits (wider ones keep the reference route).
+  if (mul == 0 || den <= 0 || acc_lo > acc_hi || hi - lo > 4096 || lo < -(int64_t{1} << 40) || hi > (int64_t{1} << 40)) return std::nullopt;
+  // int128 room for the exact comparisons: 2*(|mul|*|acc| + |add|) and |2b|*den below 2^126.
+  const BigInt amax_big = std::max(-BigInt(acc_lo), BigInt(acc_hi));
+  const int acc_bits = bits(amax_big);
+  const int tb_bits = bits(BigInt(2) * std::max(-BigInt(lo), BigInt(hi)) + 2);
+  if (bits(mul) + acc_bits > 122 || bits(add) > 122 || bits(den) + tb_bits > 124) return std::nullopt;
+  const __int128 m128 = to_i128(mul), a128 = to_i128(add), d128 = to_i128(den);
+  const double amax = static_cast<double>(std::max(std::abs(static_cast<double>(acc_lo)), std::abs(static_cast<double>(acc_hi))));
+  // log2 |mul/den| and |add/den|: the largest k for a target size of M.
+  const int mul_vs_den = bits(mul) - bits(den), add_vs_den = bits(add) - bits(den);
+  for (const int target : {31, 62}) {
+    // |M| < 2^target (int32 for vpmuldq), and |M|*amax + |A| < 2^63 for the int64 route.
+    int k = std::min({62, target - 1 - mul_vs_den, 61 - add_vs_den, 61 - mul_vs_den - static_cast<int>(std::ceil(std::log2(amax + 1)))});
+    for (; k >= 0; --k) {
+      const BigInt scale = BigInt(1) << k;
+      const BigInt M = round_div(mul * scale, den, Rounding::half_even), A = round_div(add * scale, den, Rounding::half_even);
+      if (!fits_int64(M) || !fits_int64(A) || M == 0) break;
+      const Dyadic d{static_cast<int64_t>(M), static_cast<int64_t>(A), k};
+      if ((target == 31 && (d.mul < INT32_MIN || d.mul > INT32_MAX)) || !affine_fits_int64(d.mul, d.add, acc_lo, acc_hi)) continue;
+      if (proven_equal(m128, a128, d128, r, lo, hi, acc_lo, acc_hi, d)) return d;
+      break;  // the most precise candidate of this size failed; try the larger size
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Isa isa) : rq_(&rq) {
@@ -177,7 +261,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       shift_ = shift_run(isa, f.rounding);
       shift32_ = shift_run32(isa, f.rounding);
       rounding_ = f.rounding;
-      bool any_ref = false, any_shift = false;
+      bool any_ref = false, any_shift = false, any_equivalent = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
         using boost::multiprecision::numerator;
@@ -192,11 +276,15 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
             affine_fits_int64(static_cast<int64_t>(mul), static_cast<int64_t>(add), acc_lo, acc_hi)) {
           ch = Channel{Route::exact_shift, static_cast<int64_t>(mul), static_cast<int64_t>(add), static_cast<int>(k)};
           any_shift = true;
+        } else if (const std::optional<Dyadic> d = dyadic_equivalent(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi)) {
+          ch = Channel{Route::exact_shift, d->mul, d->add, d->shift};
+          any_equivalent = true;
         } else {
           any_ref = true;
         }
       }
       if (any_shift) pc.add(Path::requant_exact_shift);
+      if (any_equivalent) pc.add(Path::requant_exact_dyadic_equivalent);
       if (any_ref) pc.add(Path::requant_exact_bigint);
       break;
     }
@@ -279,6 +367,17 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, in
     widen(y, n, range);
   }
   y_lo = range[0], y_hi = range[1];
+}
+
+std::string FusedRequant::routes() const {
+  static constexpr const char* kNames[] = {"exact_shift", "mul_add_shift_int64", "mul_add_shift_int128", "thresholds",
+                                           "fixed_single", "fixed_double", "reference"};
+  int64_t count[std::size(kNames)] = {};
+  for (const Channel& ch : channels_) ++count[static_cast<size_t>(ch.route)];
+  std::string s;
+  for (size_t r = 0; r < std::size(kNames); ++r)
+    if (count[r] > 0) s += (s.empty() ? "" : ", ") + std::string(kNames[r]) + " x" + std::to_string(count[r]);
+  return s;
 }
 
 void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) const {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "integer/isa.h"
@@ -43,6 +44,8 @@ class FusedRequant {
   };
   bool shift_params(size_t o, ShiftParams& p) const;
   Rounding shift_rounding() const { return rounding_; }
+  // The routes taken, with their channel counts ("exact_shift x32, reference x0"), for describe().
+  std::string routes() const;
   int64_t lo() const;
   int64_t hi() const;
 

@@ -8,10 +8,13 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "integer/isa.h"
+#include "integer/path_counters.h"
 #include "integer/requant_stage.h"
 #include "ir/requant.h"
 
@@ -107,6 +110,51 @@ TEST_P(RequantStageTier, TiesOfEveryMode) {
       for (size_t i = 0; i < acc.size(); ++i)
         ASSERT_EQ(y[i], requant_ref(rq, 0, BigInt(acc[i]))) << to_string(r) << " k " << k << " acc " << acc[i];
     }
+}
+
+// The requants of a real network: alpha = s_in*s_w/s_out and delta from float32 scales and a bias, so
+// their denominators are not powers of two and their numerators have ~100 bits. FusedRequant replaces
+// them by a dyadic shift proven equal on the accumulator range (requant_exact_dyadic_equivalent);
+// checked here on every accumulator of a 2^17 range, for every rounding mode, both signs of alpha, and
+// a channel with exact ties (alpha = 1/3, delta = 1/2), which must stay exact whichever route it takes.
+Rational from_float(float v) {
+  int e = 0;
+  const double m = std::frexp(static_cast<double>(v), &e);  // v = m * 2^e, |m| in [0.5, 1)
+  const BigInt mant(static_cast<int64_t>(std::ldexp(m, 53)));
+  return e - 53 >= 0 ? Rational(mant * (BigInt(1) << (e - 53))) : Rational(mant, BigInt(1) << (53 - e));
+}
+
+TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator) {
+  const Isa isa = GetParam();
+  std::mt19937 rng(20261129);
+  std::uniform_real_distribution<float> scale(0.001f, 0.1f), bias(-40.0f, 40.0f);
+  constexpr int64_t kAccLo = -(int64_t{1} << 16), kAccHi = (int64_t{1} << 16) - 1;
+  integer::PathCounters& pc = integer::path_counters();
+  const uint64_t before = pc.get(integer::Path::requant_exact_dyadic_equivalent);
+  for (const Rounding r : kAllRoundings) {
+    ExactRequant f;
+    f.rounding = r;
+    for (int c = 0; c < 3; ++c) {
+      const float s_in = scale(rng), s_w = scale(rng) * 0.01f, s_out = scale(rng) * 20.0f / 256.0f;
+      const Rational alpha = from_float(s_in) * from_float(s_w) / from_float(s_out);
+      f.alpha.push_back(c == 1 ? Rational(-1) * alpha : alpha);
+      f.delta.push_back(from_float(bias(rng)) / from_float(s_out) * from_float(s_w));
+    }
+    f.alpha.push_back(Rational(1, 3));
+    f.delta.push_back(Rational(1, 2));
+    const Requant rq{f, -128, 127};
+    const integer::FusedRequant stage(rq, kAccLo, kAccHi, isa);
+    std::vector<int64_t> acc;
+    for (int64_t a = kAccLo; a <= kAccHi; ++a) acc.push_back(a);
+    std::vector<int64_t> y(acc.size());
+    for (size_t c = 0; c < f.alpha.size(); ++c) {
+      stage.apply(c, acc.data(), y.data(), static_cast<int64_t>(acc.size()));
+      for (size_t i = 0; i < acc.size(); ++i)
+        ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << to_string(r) << " channel " << c << " acc " << acc[i] << " ("
+                                                             << stage.routes() << ")";
+    }
+  }
+  EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
 }
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }
