@@ -30,6 +30,7 @@ namespace qv::integer {
   X(requant_fused)           /* a requant node computed in its conv/linear output stage */                \
   X(requant_exact_shift)     /* exact form, dyadic: int64 multiply-add and a rounding shift */            \
   X(requant_exact_dyadic_equivalent) /* exact, non-dyadic: a dyadic shift proven equal on the range */  \
+  X(requant_exact_div64)     /* exact, non-dyadic, not proven equal to a shift: int64 division */        \
   X(requant_exact_bigint)    /* exact form otherwise: requant_ref per element */                          \
   X(requant_mul_add_shift_int64)                                                                          \
   X(requant_mul_add_shift_int128)                                                                         \

@@ -171,11 +171,35 @@ bool affine_fits_int64(int64_t mul, int64_t add, int64_t acc_lo, int64_t acc_hi)
 // dyadic function g(acc) = clamp(R((M*acc + A) / 2^k), lo, hi) that is *proven equal* on the whole
 // accumulator range [acc_lo, acc_hi], so the int64 shift route can run it:
 //   Both are monotone step functions of acc with the same direction (sign M = sign mul). For each output
-//   value v in (lo, hi] the exact step position t_v (the first acc with y >= v, found with exact int128
-//   comparisons 2*(mul*acc + add) >(=) 2b*den around a long double estimate) must satisfy g(t_v) >= v
+//   value v in (lo, hi] the exact step position t_v (the first acc with y >= v, found with exact
+//   comparisons 2*(mul*acc + add) >(=) 2b*den around a long double estimate, in int128 where they fit,
+//   else in BigInt) must satisfy g(t_v) >= v
 //   and g(t_v - 1) < v. Then g = y between any two steps, below the first and above the last.
 // M and A are mul*2^k/den and add*2^k/den rounded to nearest, for the largest k that keeps M in int32 (the
 // vpmuldq loop), else in the int64 route's bound; a candidate that fails the check is not used.
+// R(num / den) for den > 0 on int64, bit-identical to round_div: the floor quotient and remainder, then
+// the rounding decided from the remainder (r - (den - r) is the sign of 2r - den without overflow).
+int64_t round_div64(int64_t num, int64_t den, Rounding r) {
+  int64_t q = num / den, rem = num % den;
+  if (rem < 0) q -= 1, rem += den;  // floor: 0 <= rem < den
+  if (rem == 0) return q;
+  switch (r) {
+    case Rounding::floor: return q;
+    case Rounding::ceil: return q + 1;
+    case Rounding::trunc: return q < 0 ? q + 1 : q;
+    default: break;
+  }
+  const int64_t twice_minus_den = rem - (den - rem);
+  if (twice_minus_den != 0) return twice_minus_den > 0 ? q + 1 : q;
+  switch (r) {  // a tie: the value is q + 1/2
+    case Rounding::half_up: return q + 1;
+    case Rounding::half_down: return q;
+    case Rounding::half_even: return q + (q & 1);
+    case Rounding::half_away: return q >= 0 ? q + 1 : q;
+    default: return q;
+  }
+}
+
 struct Dyadic {
   int64_t mul, add;
   int shift;
@@ -190,21 +214,26 @@ __int128 to_i128(const BigInt& v) {
 
 int bits(const BigInt& v) { return v == 0 ? 0 : static_cast<int>(msb(v < 0 ? BigInt(-v) : v)) + 1; }
 
-bool proven_equal(const __int128 mul, const __int128 add, const __int128 den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo,
-                  int64_t acc_hi, const Dyadic& d) {
+long double to_long_double(__int128 v) { return static_cast<long double>(v); }
+long double to_long_double(const BigInt& v) { return v.convert_to<long double>(); }
+
+// I: __int128 when the comparisons fit it (the fast case), else BigInt.
+template <class I>
+bool proven_equal(const I& mul, const I& add, const I& den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo, int64_t acc_hi,
+                  const Dyadic& d) {
   auto g = [&](int64_t acc) { return std::clamp(round_shift_right(d.mul * acc + d.add, d.shift, r), lo, hi); };
   // Work with an increasing function of s = sign*acc.
   const int sign = mul > 0 ? 1 : -1;
-  const __int128 m = sign * mul;
+  const I m = mul > 0 ? I(mul) : I(-mul);
   const int64_t s_lo = sign > 0 ? acc_lo : -acc_hi, s_hi = sign > 0 ? acc_hi : -acc_lo;
   for (int64_t v = lo + 1; v <= hi; ++v) {
     const TwiceStepBoundary b = twice_step_boundary(v, r);
-    const __int128 target = static_cast<__int128>(b.twice_boundary) * den;
+    const I target = I(b.twice_boundary) * den;
     auto reached = [&](int64_t s) {
-      const __int128 p = 2 * (m * s + add) - target;
+      const I p = I(2) * (m * I(s) + add) - target;
       return b.inclusive ? p >= 0 : p > 0;
     };
-    const long double estimate = (static_cast<long double>(target) / 2 - static_cast<long double>(add)) / static_cast<long double>(m);
+    const long double estimate = (to_long_double(target) / 2 - to_long_double(add)) / to_long_double(m);
     int64_t t = estimate < static_cast<long double>(s_lo) ? s_lo
                 : estimate > static_cast<long double>(s_hi) ? s_hi + 1
                                                              : static_cast<int64_t>(std::ceil(estimate));
@@ -227,8 +256,7 @@ std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, co
   const BigInt amax_big = std::max(-BigInt(acc_lo), BigInt(acc_hi));
   const int acc_bits = bits(amax_big);
   const int tb_bits = bits(BigInt(2) * std::max(-BigInt(lo), BigInt(hi)) + 2);
-  if (bits(mul) + acc_bits > 122 || bits(add) > 122 || bits(den) + tb_bits > 124) return std::nullopt;
-  const __int128 m128 = to_i128(mul), a128 = to_i128(add), d128 = to_i128(den);
+  const bool fits128 = bits(mul) + acc_bits <= 122 && bits(add) <= 122 && bits(den) + tb_bits <= 124;
   const double amax = static_cast<double>(std::max(std::abs(static_cast<double>(acc_lo)), std::abs(static_cast<double>(acc_hi))));
   // log2 |mul/den| and |add/den|: the largest k for a target size of M.
   const int mul_vs_den = bits(mul) - bits(den), add_vs_den = bits(add) - bits(den);
@@ -241,7 +269,9 @@ std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, co
       if (!fits_int64(M) || !fits_int64(A) || M == 0) break;
       const Dyadic d{static_cast<int64_t>(M), static_cast<int64_t>(A), k};
       if ((target == 31 && (d.mul < INT32_MIN || d.mul > INT32_MAX)) || !affine_fits_int64(d.mul, d.add, acc_lo, acc_hi)) continue;
-      if (proven_equal(m128, a128, d128, r, lo, hi, acc_lo, acc_hi, d)) return d;
+      if (fits128 ? proven_equal(to_i128(mul), to_i128(add), to_i128(den), r, lo, hi, acc_lo, acc_hi, d)
+                  : proven_equal(mul, add, den, r, lo, hi, acc_lo, acc_hi, d))
+        return d;
       break;  // the most precise candidate of this size failed; try the larger size
     }
   }
@@ -261,7 +291,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       shift_ = shift_run(isa, f.rounding);
       shift32_ = shift_run32(isa, f.rounding);
       rounding_ = f.rounding;
-      bool any_ref = false, any_shift = false, any_equivalent = false;
+      bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
         using boost::multiprecision::numerator;
@@ -279,10 +309,16 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
         } else if (const std::optional<Dyadic> d = dyadic_equivalent(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi)) {
           ch = Channel{Route::exact_shift, d->mul, d->add, d->shift};
           any_equivalent = true;
+        } else if (den <= INT64_MAX && fits_int64(mul) && fits_int64(add) &&
+                   affine_fits_int64(static_cast<int64_t>(mul), static_cast<int64_t>(add), acc_lo, acc_hi)) {
+          ch = Channel{Route::exact_div64, static_cast<int64_t>(mul), static_cast<int64_t>(add), 0};
+          ch.den = static_cast<int64_t>(den);
+          any_div = true;
         } else {
           any_ref = true;
         }
       }
+      if (any_div) pc.add(Path::requant_exact_div64);
       if (any_shift) pc.add(Path::requant_exact_shift);
       if (any_equivalent) pc.add(Path::requant_exact_dyadic_equivalent);
       if (any_ref) pc.add(Path::requant_exact_bigint);
@@ -371,7 +407,7 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, in
 
 std::string FusedRequant::routes() const {
   static constexpr const char* kNames[] = {"exact_shift", "mul_add_shift_int64", "mul_add_shift_int128", "thresholds",
-                                           "fixed_single", "fixed_double", "reference"};
+                                           "fixed_single", "fixed_double", "exact_div64", "reference"};
   int64_t count[std::size(kNames)] = {};
   for (const Channel& ch : channels_) ++count[static_cast<size_t>(ch.route)];
   std::string s;
@@ -406,6 +442,9 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
     case Route::fixed_single:
     case Route::fixed_double:
       for (int64_t i = 0; i < n; ++i) y[i] = requant_fixed(*rq_, o, acc[i]);  // preconditions proven above
+      return;
+    case Route::exact_div64:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(round_div64(ch.mul * acc[i] + ch.add, ch.den, rounding_), lo, hi);
       return;
     case Route::reference:
       for (int64_t i = 0; i < n; ++i) y[i] = requant_ref(*rq_, o, BigInt(acc[i]));

@@ -6,7 +6,10 @@
 //   exact, dyadic    alpha*acc + delta = (mul*acc + add) / 2^k reduced once (as PreparedRequant);
 //                    when |mul|*max|acc| + |add| < 2^63: one int64 multiply-add and a rounding shift
 //                    templated on the rounding mode (round_shift_right's semantics, no per-element
-//                    switch, vectorized for the tier); otherwise requant_ref in BigInt.
+//                    switch, vectorized for the tier);
+//   exact, otherwise a dyadic shift proven equal on the accumulator range (see requant_stage.cc), else,
+//                    when mul*acc + add and den fit int64, one int64 division and the rounding decided
+//                    from its remainder (exact_div64); otherwise requant_ref in BigInt.
 //   mul_add_shift    int64 when |mul|*max|acc| + |add| < 2^63 (the shift loop with floor), else __int128.
 //   thresholds       |acc| < 2^62 (requant_fixed's precondition): a binary search, else requant_ref.
 //   fixed_point      acc + bias (times 2^left for double rounding) inside int32 over the whole range:
@@ -50,12 +53,13 @@ class FusedRequant {
   int64_t hi() const;
 
  private:
-  enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, reference };
+  enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, exact_div64, reference };
   struct Channel {
     Route route = Route::reference;
-    int64_t mul = 0, add = 0;  // exact_shift, mul_add_shift
+    int64_t mul = 0, add = 0;  // exact_shift, mul_add_shift, exact_div64
     int shift = 0;
     bool mul32 = false;        // mul and the accumulator range inside int32: shift32_ (vpmuldq)
+    int64_t den = 1;           // exact_div64
   };
   const Requant* rq_;
   // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.

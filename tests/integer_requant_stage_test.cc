@@ -74,7 +74,7 @@ void property(Isa isa) {
       const int64_t expected = requant_ref(rq, c, BigInt(acc[i]));
       if (y[i] != expected)
         RC_FAIL(std::string(to_string(isa)) + " " + form + " channel " + std::to_string(c) + " acc " + std::to_string(acc[i]) +
-                ": expected " + std::to_string(expected) + ", actual " + std::to_string(y[i]));
+                ": expected " + std::to_string(expected) + ", actual " + std::to_string(y[i]) + " (routes " + stage.routes() + ")");
     }
   }
 }
@@ -116,7 +116,8 @@ TEST_P(RequantStageTier, TiesOfEveryMode) {
 // their denominators are not powers of two and their numerators have ~100 bits. FusedRequant replaces
 // them by a dyadic shift proven equal on the accumulator range (requant_exact_dyadic_equivalent);
 // checked here on every accumulator of a 2^17 range, for every rounding mode, both signs of alpha, and
-// a channel with exact ties (alpha = 1/3, delta = 1/2), which must stay exact whichever route it takes.
+// a channel with exact ties (alpha = 1/3, delta = 1/2), which must stay exact whichever route it takes
+// (the dyadic proof fails on half_even's alternating ties; the int64 division takes it).
 Rational from_float(float v) {
   int e = 0;
   const double m = std::frexp(static_cast<double>(v), &e);  // v = m * 2^e, |m| in [0.5, 1)
@@ -130,7 +131,7 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
   std::uniform_real_distribution<float> scale(0.001f, 0.1f), bias(-40.0f, 40.0f);
   constexpr int64_t kAccLo = -(int64_t{1} << 16), kAccHi = (int64_t{1} << 16) - 1;
   integer::PathCounters& pc = integer::path_counters();
-  const uint64_t before = pc.get(integer::Path::requant_exact_dyadic_equivalent);
+  const uint64_t before = pc.get(integer::Path::requant_exact_dyadic_equivalent), before_div = pc.get(integer::Path::requant_exact_div64);
   for (const Rounding r : kAllRoundings) {
     ExactRequant f;
     f.rounding = r;
@@ -155,6 +156,8 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
     }
   }
   EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
+  // The tie channel: no dyadic function reproduces half_even's alternating ties, so it divides in int64.
+  EXPECT_GT(pc.get(integer::Path::requant_exact_div64), before_div) << "the tie channel did not take the int64 division";
 }
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }
