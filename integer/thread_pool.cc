@@ -1,8 +1,26 @@
 #include "integer/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 
 namespace qv::integer {
+
+namespace {
+
+// Spin until done() or about kSpins pauses have passed; true when done() became true.
+constexpr int kSpins = 4000;
+
+template <class Done>
+bool spin_until(Done done) {
+  for (int i = 0; i < kSpins; ++i) {
+    if (done()) return true;
+    _mm_pause();
+  }
+  return done();
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   const int workers = std::max(threads, 1) - 1;
@@ -12,7 +30,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -35,16 +53,17 @@ void ThreadPool::drain() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto woken = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(woken)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      wake_.wait(lock, woken);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     drain();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
+    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);  // run() may be about to sleep on done_
+      done_.notify_one();
     }
   }
 }
@@ -60,16 +79,18 @@ void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& task) {
     task_ = &task;
     n_ = n;
     next_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<int>(workers_.size());
+    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);  // publishes task_, n_, next_ to spinning workers
   }
   wake_.notify_all();
   drain();
   std::exception_ptr error;
+  auto finished = [&] { return active_.load(std::memory_order_acquire) == 0; };
+  spin_until(finished);
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_ == 0; });
+    done_.wait(lock, finished);
     error = error_;
     task_ = nullptr;
   }

@@ -5,6 +5,10 @@
 // task indices [0, n) through an atomic counter to the workers and the calling thread, and returns
 // when all are done. Every index runs exactly once, so results never depend on the thread count or the
 // schedule. The first exception thrown by a task is rethrown by run().
+//
+// Between runs a worker spins for a while (about 0.1-0.3 ms of `pause`) before it sleeps on the
+// condition variable, and run() spins the same way for the workers to finish: waking a sleeping thread
+// costs tens of microseconds on a virtual machine, and MobileNetV2 makes ~200 runs per evaluation.
 #pragma once
 
 #include <atomic>
@@ -35,12 +39,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, read by spinning workers too
+  std::atomic<bool> stop_{false};
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;  // workers still inside the current generation
+  std::atomic<int> active_{0};  // workers still inside the current generation
   std::exception_ptr error_;
 };
 
