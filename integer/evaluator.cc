@@ -1,5 +1,6 @@
 #include "integer/evaluator.h"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -240,6 +241,31 @@ void store(Value& v, IntTensor t, OutputBuffers& b, size_t i) {
   v.bytes = dst;
 }
 
+// y = clamp(a + b) to `type` on packed bytes (each operand int8 or uint8 by its own type); the sum of two
+// bytes fits int16, so the clamp is exact.
+void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, bool b_signed, int64_t n, IntType type, uint8_t* out,
+                          ThreadPool& pool) {
+  const int16_t lo = static_cast<int16_t>(type.min()), hi = static_cast<int16_t>(type.max());
+  constexpr int64_t kChunk = 16384;
+  pool.run((n + kChunk - 1) / kChunk, [&](int64_t task) {
+    const int64_t begin = task * kChunk, end = std::min(n, begin + kChunk);
+    auto run = [&](auto sa, auto sb) {  // the operands' element types pick the widening
+      using A = decltype(sa);
+      using Bt = decltype(sb);
+      const A* pa = reinterpret_cast<const A*>(a);
+      const Bt* pb = reinterpret_cast<const Bt*>(b);
+      for (int64_t k = begin; k < end; ++k) {
+        const int16_t s = static_cast<int16_t>(static_cast<int16_t>(pa[k]) + static_cast<int16_t>(pb[k]));
+        out[k] = static_cast<uint8_t>(std::clamp(s, lo, hi));
+      }
+    };
+    if (a_signed && b_signed) run(int8_t{}, int8_t{});
+    else if (a_signed) run(int8_t{}, uint8_t{});
+    else if (b_signed) run(uint8_t{}, int8_t{});
+    else run(uint8_t{}, uint8_t{});
+  });
+}
+
 // add_requant on packed or wide branches, as run_add_requant (sum in __int128, clamp to the type).
 void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const std::vector<const Value*>& in, Value& out,
                         OutputBuffers& b, size_t i, ThreadPool& pool) {
@@ -420,6 +446,17 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         }
         [[fallthrough]];
       default: {
+        // add_saturating of two packed 8-bit operands into an 8-bit type: bytes in, bytes out.
+        if (node.kind() == OpKind::add_saturating && in.size() == 2 && in[0]->narrow && in[1]->narrow && fits_byte(node.output.type) &&
+            in[0]->shape == in[1]->shape) {
+          path_counters().add(Path::add_saturating_bytes);
+          v.present = true, v.narrow = true, v.shape = in[0]->shape, v.type = node.output.type, v.layout = in[0]->layout;
+          uint8_t* dst = narrow_storage(B, i, v.shape);
+          v.bytes = dst;
+          add_saturating_bytes(in[0]->bytes, in[0]->type.is_signed, in[1]->bytes, in[1]->type.is_signed, element_count(v.shape),
+                               node.output.type, dst, pool);
+          break;
+        }
         std::vector<IntTensor> unpacked;
         unpacked.reserve(in.size());
         std::vector<const IntTensor*> args;

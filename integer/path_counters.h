@@ -42,6 +42,7 @@ namespace qv::integer {
   X(max_pool2d_bytes)        /* evaluate_output: max_pool2d on packed bytes */                           \
   X(add_requant)             /* per-branch requant stages, __int128 sum, clamp */                       \
   X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */                 \
+  X(add_saturating_bytes)    /* evaluate_output: add_saturating of packed 8-bit operands */              \
   X(output_packed)           /* evaluate_output: a node kept as one byte per value */                    \
   X(gemm_requant8_avx512)    /* evaluate_output: requant in registers from the int32 tile, bytes out */
 

@@ -373,6 +373,30 @@ TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
   }));
 }
 
+// add_saturating of two inputs of any types (packed bytes in evaluate_output when both fit 8 bits and the
+// output does), into an output type of 2..16 bits of either signedness.
+TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
+  const Isa tier = GetParam();
+  const uint64_t before = integer::path_counters().get(Path::add_saturating_bytes);
+  EXPECT_TRUE(rc::check("add_saturating on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
+    const IntType ta = *gen_type(2, 10), tb = *gen_type(2, 10), out = *gen_type(2, 16);
+    LayerCase k;
+    k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"add", {"a", "b"}, ValueInfo{shape, out, {}}, AddSaturatingOp{}});
+    k.net.output = "add";
+    k.summary = "add_saturating on " + to_string(shape);
+    k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
+    k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
+    const int threads = *rc::gen::inRange(1, 4);
+    check_identical(k, tier, threads);
+    check_output_only(k, tier, threads);
+  }));
+  EXPECT_GT(integer::path_counters().get(Path::add_saturating_bytes), before) << "no case took the packed-byte add";
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Extreme values: every input and weight at its largest magnitude.
 
