@@ -71,10 +71,7 @@ inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t
     if (s.narrow_out != nullptr) s.narrow(s.requant_out + base, n, s.narrow_out + base);
     return;
   }
-  thread_local std::vector<int64_t> y;
-  if (y.size() < static_cast<size_t>(n)) y.resize(static_cast<size_t>(n));
-  s.requant->apply(static_cast<size_t>(o), acc, y.data(), n, mm.y_min, mm.y_max);
-  s.narrow(y.data(), n, s.narrow_out + base);  // range checked by the caller
+  s.requant->apply_narrow(static_cast<size_t>(o), acc, s.narrow_out + base, n, mm.y_min, mm.y_max);  // range checked by the caller
 }
 
 inline void finish_run(const OutputStage& s, int64_t n_index, int64_t o, int64_t p0, int64_t n, MinMax& mm) {

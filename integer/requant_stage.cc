@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "integer/path_counters.h"
+#include "integer/requant8_avx512.h"
 
 namespace qv::integer {
 
@@ -143,6 +144,38 @@ ShiftRun shift_run_avx512(Rounding r) {
 }
 
 // The loop for channels whose mul and accumulator range fit int32 (only AVX-512 has a faster one).
+template <Rounding R>
+QV_TARGET_AVX512 void narrow_shift_avx512(const FusedRequant::ShiftParams& p, int64_t lo, int64_t hi, const int64_t* acc, uint8_t* dst,
+                                          int64_t n, int64_t* y_range) {
+  const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+  __m512i ylo = _mm512_set1_epi64(INT64_MAX), yhi = _mm512_set1_epi64(INT64_MIN);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __mmask8 mask = static_cast<__mmask8>(n - i >= 8 ? 0xFF : (1u << (n - i)) - 1);
+    const __m512i y = requant_shift8<R>(_mm512_maskz_loadu_epi64(mask, acc + i), p, vlo, vhi);
+    ylo = _mm512_mask_min_epi64(ylo, mask, ylo, y), yhi = _mm512_mask_max_epi64(yhi, mask, yhi, y);
+    _mm512_mask_cvtepi64_storeu_epi8(dst + i, mask, y);
+  }
+  alignas(64) int64_t los[8], his[8];  // (GCC 12's _mm512_reduce_* trip -Wuninitialized)
+  _mm512_store_si512(los, ylo), _mm512_store_si512(his, yhi);
+  for (int j = 0; j < 8; ++j) y_range[0] = std::min(y_range[0], los[j]), y_range[1] = std::max(y_range[1], his[j]);
+}
+
+using NarrowShiftRun = void (*)(const FusedRequant::ShiftParams&, int64_t, int64_t, const int64_t*, uint8_t*, int64_t, int64_t*);  // FusedRequant::NarrowShiftRun
+
+NarrowShiftRun narrow_shift_run(Isa isa, Rounding r) {
+  if (!uses_avx512(isa)) return nullptr;
+  switch (r) {
+    case Rounding::half_even: return narrow_shift_avx512<Rounding::half_even>;
+    case Rounding::half_up: return narrow_shift_avx512<Rounding::half_up>;
+    case Rounding::half_away: return narrow_shift_avx512<Rounding::half_away>;
+    case Rounding::half_down: return narrow_shift_avx512<Rounding::half_down>;
+    case Rounding::floor: return narrow_shift_avx512<Rounding::floor>;
+    case Rounding::ceil: return narrow_shift_avx512<Rounding::ceil>;
+    case Rounding::trunc: return narrow_shift_avx512<Rounding::trunc>;
+  }
+  return nullptr;
+}
+
 ShiftRun shift_run32(Isa isa, Rounding r) { return uses_avx512(isa) ? shift_run_avx512<true>(r) : nullptr; }
 
 ShiftRun shift_run(Isa isa, Rounding r) {
@@ -290,6 +323,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       if (f.delta.size() != f.alpha.size()) throw std::invalid_argument("exact requant: alpha and delta sizes differ");
       shift_ = shift_run(isa, f.rounding);
       shift32_ = shift_run32(isa, f.rounding);
+      narrow_shift_ = narrow_shift_run(isa, f.rounding);
       rounding_ = f.rounding;
       bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false;
       for (size_t o = 0; o < C; ++o) {
@@ -328,6 +362,8 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       const auto& f = std::get<MulAddShiftRequant>(rq.form);
       shift_ = shift_run(isa, Rounding::floor);  // floor((acc*mul + add) / 2^d)
       shift32_ = shift_run32(isa, Rounding::floor);
+      narrow_shift_ = narrow_shift_run(isa, Rounding::floor);
+      rounding_ = Rounding::floor;
       bool any64 = false, any128 = false, any_ref = false;
       const bool range_ok = acc_lo > -(int64_t{1} << 62) && acc_hi < (int64_t{1} << 62);  // requant_fixed's precondition
       for (size_t o = 0; o < C; ++o) {
@@ -403,6 +439,20 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n, in
     widen(y, n, range);
   }
   y_lo = range[0], y_hi = range[1];
+}
+
+void FusedRequant::apply_narrow(size_t o, const int64_t* acc, uint8_t* dst, int64_t n, int64_t& y_lo, int64_t& y_hi) const {
+  ShiftParams p;
+  if (narrow_shift_ != nullptr && shift_params(o, p)) {
+    int64_t range[2] = {y_lo, y_hi};
+    narrow_shift_(p, rq_->lo, rq_->hi, acc, dst, n, range);
+    y_lo = range[0], y_hi = range[1];
+    return;
+  }
+  thread_local std::vector<int64_t> y;
+  if (y.size() < static_cast<size_t>(n)) y.resize(static_cast<size_t>(n));
+  apply(o, acc, y.data(), n, y_lo, y_hi);
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(y[static_cast<size_t>(i)]);
 }
 
 std::string FusedRequant::routes() const {

@@ -46,6 +46,9 @@ class FusedRequant {
     bool mul32 = false;  // mul and the accumulator range inside int32 (vpmuldq is exact)
   };
   bool shift_params(size_t o, ShiftParams& p) const;
+  // apply() for an output of at most 8 bits, stored as bytes (the low byte of each y: two's complement
+  // when signed), widening [y_lo, y_hi]. On AVX-512 the shift route requantizes and narrows in one pass.
+  void apply_narrow(size_t channel, const int64_t* acc, uint8_t* dst, int64_t n, int64_t& y_lo, int64_t& y_hi) const;
   Rounding shift_rounding() const { return rounding_; }
   // The routes taken, with their channel counts ("exact_shift x32, reference x0"), for describe().
   std::string routes() const;
@@ -67,6 +70,10 @@ class FusedRequant {
                             int64_t* y_range);
   ShiftRun shift_ = nullptr;
   ShiftRun shift32_ = nullptr;  // AVX-512 only
+  // The shift route straight to bytes (AVX-512 only): y = clamp(R((mul*acc + add) / 2^shift)) as bytes.
+  using NarrowShiftRun = void (*)(const ShiftParams& p, int64_t lo, int64_t hi, const int64_t* acc, uint8_t* dst, int64_t n,
+                                  int64_t* y_range);
+  NarrowShiftRun narrow_shift_ = nullptr;
   Rounding rounding_ = Rounding::floor;  // of the shift route
   std::vector<Channel> channels_;
 };
