@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 #include <stdexcept>
 
 #include "integer/path_counters.h"
@@ -259,14 +260,25 @@ bool proven_equal(const I& mul, const I& add, const I& den, Rounding r, int64_t 
   const int sign = mul > 0 ? 1 : -1;
   const I m = mul > 0 ? I(mul) : I(-mul);
   const int64_t s_lo = sign > 0 ? acc_lo : -acc_hi, s_hi = sign > 0 ? acc_hi : -acc_lo;
+  const long double m_ld = to_long_double(m), add_ld = to_long_double(add), den_ld = to_long_double(den);
   for (int64_t v = lo + 1; v <= hi; ++v) {
     const TwiceStepBoundary b = twice_step_boundary(v, r);
     const I target = I(b.twice_boundary) * den;
+    const long double target_ld = static_cast<long double>(b.twice_boundary) * den_ld;
     auto reached = [&](int64_t s) {
+      if constexpr (std::is_same_v<I, BigInt>) {
+        // The sign of p from long double (64-bit mantissa) when |p| clears its rounding error by far;
+        // p changes by 2*|mul| (~2^100) per step, so the exact BigInt evaluation is almost never needed.
+        const long double ms = m_ld * static_cast<long double>(s);
+        const long double p_ld = 2 * (ms + add_ld) - target_ld;
+        const long double err = (std::fabs(ms) + std::fabs(add_ld) + std::fabs(target_ld)) * 0x1p-58L;
+        if (p_ld > err) return true;
+        if (p_ld < -err) return false;
+      }
       const I p = I(2) * (m * I(s) + add) - target;
       return b.inclusive ? p >= 0 : p > 0;
     };
-    const long double estimate = (to_long_double(target) / 2 - to_long_double(add)) / to_long_double(m);
+    const long double estimate = (target_ld / 2 - add_ld) / m_ld;
     int64_t t = estimate < static_cast<long double>(s_lo) ? s_lo
                 : estimate > static_cast<long double>(s_hi) ? s_hi + 1
                                                              : static_cast<int64_t>(std::ceil(estimate));
