@@ -9,7 +9,7 @@ namespace qv::integer {
 namespace {
 
 // Spin until done() or about kSpins pauses have passed; true when done() became true.
-constexpr int kSpins = 4000;
+constexpr int kSpins = 1500;
 
 template <class Done>
 bool spin_until(Done done) {
