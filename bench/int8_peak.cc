@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "integer/amx_tiles.h"
 #include "integer/isa.h"
 
 namespace qv::bench {
@@ -44,14 +45,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) int64_t vpdpbus
 
 namespace {
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 template <class Loop>
 double peak(int threads, int64_t iterations, double macs_per_iteration, Loop loop) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -71,7 +64,7 @@ double vnni_peak_gmacs(int threads) {
 }
 
 __attribute__((target("amx-tile,amx-int8"), noinline)) int64_t tdpbusd_loop(int64_t iterations) {
-  TileConfig c;
+  integer::TileConfig c;
   for (int t = 0; t < 8; ++t) c.rows[t] = 16, c.colsb[t] = 64;
   _tile_loadconfig(&c);
   alignas(64) static const uint8_t a[2][16][64] = {};

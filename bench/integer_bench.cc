@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/network_macs.h"
 #include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
 #include "bench/int8_peak.h"
@@ -25,16 +26,6 @@
 
 namespace qv {
 namespace {
-
-int64_t network_macs(const Network& net) {
-  int64_t macs = 0;
-  for (const Node& n : net.nodes) {
-    if (const auto* c = std::get_if<Conv2dOp>(&n.op))
-      macs += element_count(n.output.shape) * c->weight.dim(1) * c->weight.dim(2) * c->weight.dim(3);
-    if (const auto* l = std::get_if<LinearOp>(&n.op)) macs += element_count(n.output.shape) * l->weight.dim(1);
-  }
-  return macs;
-}
 
 struct Model {
   Network net;
@@ -85,7 +76,7 @@ void run_network(benchmark::State& state, const std::string& name) {
     benchmark::DoNotOptimize(trace.data());
     if (recycle) previous = std::move(trace);
   }
-  const double macs = static_cast<double>(network_macs(m.net));
+  const double macs = static_cast<double>(bench::network_macs(m.net));
   state.counters["GMAC"] = macs / 1e9;
   state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
   state.counters["x_reference"] = reference_seconds(m) / (seconds / static_cast<double>(state.iterations()));
@@ -115,7 +106,7 @@ void run_output(benchmark::State& state, const std::string& name) {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::DoNotOptimize(out.data());
   }
-  const double macs = static_cast<double>(network_macs(m.net));
+  const double macs = static_cast<double>(bench::network_macs(m.net));
   state.counters["GMAC"] = macs / 1e9;
   state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
   state.counters["x_reference"] = reference_seconds(m) / (seconds / static_cast<double>(state.iterations()));

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/network_macs.h"
 #include "bench/libtorch_bench.h"
 #include "bench/onednn_bench.h"
 #include "bench/int8_peak.h"
@@ -46,16 +47,6 @@ const Spec kNetworks[] = {
     {"ProxylessNAS-4b", "proxylessnas_mobile14", "brevitas_4b.json"},
     {"VGG16-8b", "vgg16", "brevitas_8b.json"},
 };
-
-int64_t network_macs(const Network& net) {
-  int64_t macs = 0;
-  for (const Node& n : net.nodes) {
-    if (const auto* c = std::get_if<Conv2dOp>(&n.op))
-      macs += element_count(n.output.shape) * c->weight.dim(1) * c->weight.dim(2) * c->weight.dim(3);
-    if (const auto* l = std::get_if<LinearOp>(&n.op)) macs += element_count(n.output.shape) * l->weight.dim(1);
-  }
-  return macs;
-}
 
 harness::IntegerModel& integer_model(int index) {
   static std::map<int, std::unique_ptr<harness::IntegerModel>> cache;
@@ -94,7 +85,7 @@ void BM_Network(benchmark::State& state) {
   }
   const double n = static_cast<double>(state.iterations());
   const double ours_s = ours / n;
-  const double macs = static_cast<double>(network_macs(m.network));
+  const double macs = static_cast<double>(bench::network_macs(m.network));
   state.counters["ms"] = 1e3 * ours_s;
   state.counters["GMAC"] = macs / 1e9;
   state.counters["GMAC/s"] = macs / ours_s / 1e9;

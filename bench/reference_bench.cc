@@ -4,22 +4,13 @@
 
 #include <random>
 
+#include "bench/network_macs.h"
 #include "ir/synthetic.h"
 #include "reference/conv2d.h"
 #include "reference/evaluator.h"
 
 namespace qv {
 namespace {
-
-int64_t conv_macs(const Network& net) {
-  int64_t macs = 0;
-  for (const Node& n : net.nodes) {
-    if (const auto* c = std::get_if<Conv2dOp>(&n.op))
-      macs += element_count(n.output.shape) * c->weight.dim(1) * c->weight.dim(2) * c->weight.dim(3);
-    if (const auto* l = std::get_if<LinearOp>(&n.op)) macs += element_count(n.output.shape) * l->weight.dim(1);
-  }
-  return macs;
-}
 
 // conv3_2 of VGG16 at 224: 256 -> 256 channels, 3x3 pad 1, 56x56, uint8 activations, int8 weights.
 void BM_Conv3x3_256x56(benchmark::State& state) {
@@ -42,7 +33,7 @@ void run_network(benchmark::State& state, const Network& net) {
   const std::vector<IntTensor> in = synthetic_inputs(net, 1);
   const reference::ReferenceOptions options{.threads = static_cast<int>(state.range(0))};
   for (auto _ : state) benchmark::DoNotOptimize(evaluate_reference(net, in, options));
-  const double macs = static_cast<double>(conv_macs(net));
+  const double macs = static_cast<double>(bench::network_macs(net));
   state.counters["GMAC"] = macs / 1e9;
   state.counters["MAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }

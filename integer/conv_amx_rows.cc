@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "integer/amx_tiles.h"
 #include "integer/gemm_kernel.h"
 #include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
@@ -38,12 +39,6 @@ Rows rows_of(const GemmLayer& L) {
   r.width = r.flat ? L.H * L.W : L.PW;
   r.pwp = std::max(r.width, (r.out_len + 15) / 16 * 16 + (L.KW - 1) * L.dilation_w);
   return r;
-}
-
-int step_for(int64_t cq) {
-  for (int ks = 16; ks > 1; --ks)
-    if (cq % ks == 0) return ks;
-  return 1;
 }
 
 // Granule planes [N][G][rows][cq][pwp]: value - act_offset per lane (mod 256: the planner proved it lies
@@ -105,26 +100,6 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
       }
     }
   });
-}
-
-// Loads the tile configuration for K step ks unless the thread's tiles already have it (compared with
-// the live configuration: another library on the thread, oneDNN in the benchmarks, may have changed it).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-QV_TARGET_AMX void configure(int ks) {
-  TileConfig want;
-  for (int t = 0; t < 4; ++t) want.rows[t] = 16, want.colsb[t] = 64;                                       // sums
-  for (int t = 4; t < 6; ++t) want.rows[t] = 16, want.colsb[t] = static_cast<uint16_t>(ks * 4);           // weights
-  for (int t = 6; t < 8; ++t) want.rows[t] = static_cast<uint8_t>(ks), want.colsb[t] = 64;                // pixels
-  TileConfig have;
-  _tile_storeconfig(&have);
-  if (std::memcmp(&have, &want, sizeof want) != 0) _tile_loadconfig(&want);
 }
 
 struct BlockArgs {
@@ -227,7 +202,7 @@ bool amx_rows_fits(const GemmLayer& L) {
 }
 
 void pack_amx_rows_weights(GemmLayer& L) {
-  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = step_for(L.cq);
+  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = amx_step_for(L.cq);
   L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t o = 0; o < L.Og; ++o)
@@ -244,7 +219,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
   else pack_rows(L, R, input.bytes, N, image, pool);
 
-  const int ks = step_for(L.cq);
+  const int ks = amx_step_for(L.cq);
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
   // A task: one output row (or, for the flat 1x1 case, 256 pixels of it) x 32 channels.
   const int64_t seg_len = R.flat ? 256 : (R.out_len + kBlock - 1) / kBlock * kBlock;
@@ -274,7 +249,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     const int64_t p_begin = oy * R.out_len + x_begin, span = x_end - x_begin;  // plane positions of the task
     const int64_t channels = std::min(kBlock, L.Og - sb * kBlock);
     const int64_t o0 = g * L.Og + sb * kBlock;
-    configure(ks);
+    amx_configure(ks);
     alignas(64) int32_t tile[kBlock * kBlock];
     BlockArgs a{};
     a.weight = L.weight_rows.data() + (g * og + sb * kBlock) * L.kg;

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "integer/amx_tiles.h"
 #include "integer/gemm_kernel.h"
 
 #define QV_TARGET_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw")))
@@ -26,33 +27,6 @@ namespace qv::integer {
 
 namespace {
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-int step_for(int64_t cq) {
-  for (int ks = 16; ks > 1; --ks)
-    if (cq % ks == 0) return ks;
-  return 1;
-}
-
-// Loads the configuration for step ks unless the thread's tiles already have it. Compared with the live
-// configuration (sttilecfg), not a cached one: another library on the same thread (oneDNN in the
-// benchmarks) may have loaded its own in between.
-QV_TARGET_AMX void configure(int ks) {
-  TileConfig want;
-  for (int t = 0; t < 4; ++t) want.rows[t] = 16, want.colsb[t] = 64;
-  for (int t = 4; t < 6; ++t) want.rows[t] = 16, want.colsb[t] = static_cast<uint16_t>(ks * 4);
-  for (int t = 6; t < 8; ++t) want.rows[t] = static_cast<uint8_t>(ks), want.colsb[t] = 64;
-  TileConfig have;
-  _tile_storeconfig(&have);
-  if (std::memcmp(&have, &want, sizeof want) != 0) _tile_loadconfig(&want);
-}
-
 // Rows of pixels that are not equally spaced: ks granules each into a 64-byte-aligned staging tile.
 QV_TARGET_AMX inline void stage_rows(uint8_t (*stage)[64], const uint32_t* const* px, int64_t rows, int64_t off, __mmask16 lanes) {
   for (int64_t i = 0; i < rows; ++i) _mm512_store_si512(stage[i], _mm512_maskz_loadu_epi32(lanes, px[i] + off));
@@ -60,8 +34,8 @@ QV_TARGET_AMX inline void stage_rows(uint8_t (*stage)[64], const uint32_t* const
 
 template <int NA, int NB>
 QV_TARGET_AMX void tile(const MicroTile& t) {
-  const int ks = step_for(t.cq);
-  configure(ks);
+  const int ks = amx_step_for(t.cq);
+  amx_configure(ks);
   const __mmask16 lanes = static_cast<__mmask16>((1u << ks) - 1);
   alignas(64) uint8_t stage[NA][16][64];
   bool direct[NA];

@@ -7,41 +7,10 @@
 
 namespace qv::integer {
 
-IntTensor run_max_pool2d(const MaxPool2dOp& op, const IntTensor& input, IntType out_type, ThreadPool& pool,
-                         std::vector<int64_t>* recycled) {
-  const Shape shape = reference::max_pool2d_output_shape(op, input.shape);
-  IntTensor out = new_tensor(shape, out_type, "NCHW", recycled);
-  const int64_t H = input.dim(2), W = input.dim(3), OH = shape[2], OW = shape[3];
-  const bool pairs = op.kernel_h == 2 && op.kernel_w == 2 && op.stride_h == 2 && op.stride_w == 2 && op.pad_top == 0 &&
-                     op.pad_left == 0 && 2 * OH <= H && 2 * OW <= W;
-  pool.run(input.dim(0) * input.dim(1), [&](int64_t nc) {
-    const int64_t* in = input.data.data() + nc * H * W;
-    int64_t* o = out.data.data() + nc * OH * OW;
-    for (int64_t y = 0; y < OH; ++y) {
-      if (pairs) {
-        const int64_t* a = in + 2 * y * W;
-        const int64_t* b = a + W;
-        for (int64_t x = 0; x < OW; ++x) o[y * OW + x] = std::max(std::max(a[2 * x], a[2 * x + 1]), std::max(b[2 * x], b[2 * x + 1]));
-        continue;
-      }
-      const int64_t y0 = std::max<int64_t>(y * op.stride_h - op.pad_top, 0);
-      const int64_t y1 = std::min<int64_t>(y * op.stride_h - op.pad_top + op.kernel_h, H);
-      for (int64_t x = 0; x < OW; ++x) {
-        const int64_t x0 = std::max<int64_t>(x * op.stride_w - op.pad_left, 0);
-        const int64_t x1 = std::min<int64_t>(x * op.stride_w - op.pad_left + op.kernel_w, W);
-        int64_t m = in[y0 * W + x0];
-        for (int64_t iy = y0; iy < y1; ++iy)
-          for (int64_t ix = x0; ix < x1; ++ix) m = std::max(m, in[iy * W + ix]);
-        o[y * OW + x] = m;
-      }
-    }
-  });
-  return out;
-}
-
 namespace {
 
-// One (n, c) plane; T is uint8_t or int8_t. The 2x2 stride-2 case is the plain loop the compiler vectorizes.
+// One (n, c) plane; T is int64_t (trace tensors) or uint8_t / int8_t (packed bytes). The 2x2 stride-2
+// case is the plain loop the compiler vectorizes.
 template <class T>
 void pool_plane(const MaxPool2dOp& op, const T* in, int64_t H, int64_t W, T* o, int64_t OH, int64_t OW, bool pairs) {
   for (int64_t y = 0; y < OH; ++y) {
@@ -65,6 +34,20 @@ void pool_plane(const MaxPool2dOp& op, const T* in, int64_t H, int64_t W, T* o, 
 }
 
 }  // namespace
+
+IntTensor run_max_pool2d(const MaxPool2dOp& op, const IntTensor& input, IntType out_type, ThreadPool& pool,
+                         std::vector<int64_t>* recycled) {
+  const Shape shape = reference::max_pool2d_output_shape(op, input.shape);
+  IntTensor out = new_tensor(shape, out_type, "NCHW", recycled);
+  const int64_t H = input.dim(2), W = input.dim(3), OH = shape[2], OW = shape[3];
+  const bool pairs = op.kernel_h == 2 && op.kernel_w == 2 && op.stride_h == 2 && op.stride_w == 2 && op.pad_top == 0 &&
+                     op.pad_left == 0 && 2 * OH <= H && 2 * OW <= W;
+  pool.run(input.dim(0) * input.dim(1), [&](int64_t nc) {
+    pool_plane(op, input.data.data() + nc * H * W, H, W, out.data.data() + nc * OH * OW, OH, OW, pairs);
+  });
+  return out;
+}
+
 
 void run_max_pool2d_bytes(const MaxPool2dOp& op, const uint8_t* input, const Shape& in_shape, bool is_signed, uint8_t* out,
                           ThreadPool& pool) {
