@@ -90,33 +90,12 @@ QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t 
                                    int64_t n, int64_t* y_range) {
   int64_t i = 0;
   if (shift > 0 && n >= 8) {
-    const __m512i vmul = _mm512_set1_epi64(mul), vadd = _mm512_set1_epi64(add), vlo = _mm512_set1_epi64(lo),
-                  vhi = _mm512_set1_epi64(hi), vmask = _mm512_set1_epi64((int64_t{1} << shift) - 1),
-                  vhalf = _mm512_set1_epi64(int64_t{1} << (shift - 1)), one = _mm512_set1_epi64(1),
-                  zero = _mm512_setzero_si512();
-    const __m128i count = _mm_cvtsi32_si128(shift);
+    const FusedRequant::ShiftParams p{mul, add, shift, Mul32};
+    const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
     const __mmask8 all = 0xFF;  // maskz forms: GCC 12's unmasked ones trip -Wmaybe-uninitialized
     __m512i ymin = _mm512_set1_epi64(INT64_MAX), ymax = _mm512_set1_epi64(INT64_MIN);
     for (; i + 8 <= n; i += 8) {
-      const __m512i x = _mm512_loadu_si512(acc + i);
-      __m512i prod;
-      if constexpr (Mul32)
-        prod = _mm512_maskz_mul_epi32(all, vmul, x);
-      else
-        prod = _mm512_maskz_mullo_epi64(all, vmul, x);
-      const __m512i num = _mm512_add_epi64(prod, vadd);
-      const __m512i q = _mm512_maskz_sra_epi64(all, num, count), rem = _mm512_and_si512(num, vmask);
-      __mmask8 inc = 0;
-      if constexpr (R == Rounding::ceil) inc = _mm512_cmpneq_epi64_mask(rem, zero);
-      if constexpr (R == Rounding::trunc) inc = _mm512_cmpneq_epi64_mask(rem, zero) & _mm512_cmplt_epi64_mask(q, zero);
-      if constexpr (R == Rounding::half_up) inc = _mm512_cmpge_epi64_mask(rem, vhalf);
-      if constexpr (R == Rounding::half_down) inc = _mm512_cmpgt_epi64_mask(rem, vhalf);
-      if constexpr (R == Rounding::half_even)
-        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_test_epi64_mask(q, one));
-      if constexpr (R == Rounding::half_away)
-        inc = _mm512_cmpgt_epi64_mask(rem, vhalf) | (_mm512_cmpeq_epi64_mask(rem, vhalf) & _mm512_cmpge_epi64_mask(q, zero));
-      const __m512i v = _mm512_mask_add_epi64(q, inc, q, one);
-      const __m512i out = _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi);
+      const __m512i out = requant_shift8<R>(_mm512_loadu_si512(acc + i), p, vlo, vhi);
       _mm512_storeu_si512(y + i, out);
       ymin = _mm512_maskz_min_epi64(all, ymin, out), ymax = _mm512_maskz_max_epi64(all, ymax, out);
     }
@@ -211,29 +190,6 @@ bool affine_fits_int64(int64_t mul, int64_t add, int64_t acc_lo, int64_t acc_hi)
 //   and g(t_v - 1) < v. Then g = y between any two steps, below the first and above the last.
 // M and A are mul*2^k/den and add*2^k/den rounded to nearest, for the largest k that keeps M in int32 (the
 // vpmuldq loop), else in the int64 route's bound; a candidate that fails the check is not used.
-// R(num / den) for den > 0 on int64, bit-identical to round_div: the floor quotient and remainder, then
-// the rounding decided from the remainder (r - (den - r) is the sign of 2r - den without overflow).
-int64_t round_div64(int64_t num, int64_t den, Rounding r) {
-  int64_t q = num / den, rem = num % den;
-  if (rem < 0) q -= 1, rem += den;  // floor: 0 <= rem < den
-  if (rem == 0) return q;
-  switch (r) {
-    case Rounding::floor: return q;
-    case Rounding::ceil: return q + 1;
-    case Rounding::trunc: return q < 0 ? q + 1 : q;
-    default: break;
-  }
-  const int64_t twice_minus_den = rem - (den - rem);
-  if (twice_minus_den != 0) return twice_minus_den > 0 ? q + 1 : q;
-  switch (r) {  // a tie: the value is q + 1/2
-    case Rounding::half_up: return q + 1;
-    case Rounding::half_down: return q;
-    case Rounding::half_even: return q + (q & 1);
-    case Rounding::half_away: return q >= 0 ? q + 1 : q;
-    default: return q;
-  }
-}
-
 struct Dyadic {
   int64_t mul, add;
   int shift;
@@ -506,7 +462,7 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
       for (int64_t i = 0; i < n; ++i) y[i] = requant_fixed(*rq_, o, acc[i]);  // preconditions proven above
       return;
     case Route::exact_div64:
-      for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(round_div64(ch.mul * acc[i] + ch.add, ch.den, rounding_), lo, hi);
+      for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(round_div_int64(ch.mul * acc[i] + ch.add, ch.den, rounding_), lo, hi);
       return;
     case Route::reference:
       for (int64_t i = 0; i < n; ++i) y[i] = requant_ref(*rq_, o, BigInt(acc[i]));

@@ -96,6 +96,28 @@ int64_t round_shift_right(int64_t num, int shift, Rounding r) {
   return q;
 }
 
+int64_t round_div_int64(int64_t num, int64_t den, Rounding r) {
+  assert(den > 0);
+  int64_t q = num / den, rem = num % den;
+  if (rem < 0) q -= 1, rem += den;  // floor: 0 <= rem < den
+  if (rem == 0) return q;
+  const int64_t twice_minus_den = rem - (den - rem);  // the sign of 2*rem - den, without overflow
+  switch (r) {
+    case Rounding::floor: return q;
+    case Rounding::ceil: return q + 1;
+    case Rounding::trunc: return q < 0 ? q + 1 : q;
+    case Rounding::half_up: return twice_minus_den >= 0 ? q + 1 : q;
+    case Rounding::half_down: return twice_minus_den > 0 ? q + 1 : q;
+    case Rounding::half_even:
+      if (twice_minus_den != 0) return twice_minus_den > 0 ? q + 1 : q;
+      return (q & 1) == 0 ? q : q + 1;
+    case Rounding::half_away:
+      if (twice_minus_den != 0) return twice_minus_den > 0 ? q + 1 : q;
+      return q < 0 ? q : q + 1;
+  }
+  return q;
+}
+
 TwiceStepBoundary twice_step_boundary(int64_t v, Rounding r) {
   const int64_t at_v = 2 * v, below_half = 2 * v - 1, below_one = 2 * v - 2;
   switch (r) {

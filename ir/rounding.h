@@ -43,6 +43,10 @@ BigInt round_rational(const Rational& x, Rounding r);
 // remainder test). Bit-identical to round_div(num, 2^shift, r).
 int64_t round_shift_right(int64_t num, int shift, Rounding r);
 
+// R(num / den) for den > 0 on int64: the floor quotient and remainder, then the rounding decided from
+// the remainder. Bit-identical to round_div(num, den, r).
+int64_t round_div_int64(int64_t num, int64_t den, Rounding r);
+
 // The half-open/closed boundary where R(z) steps from v-1 to v:
 //   R(z) >= v  <=>  z > boundary (or z >= boundary when inclusive).
 // Used to derive thresholds and to tell which tie an output sat on.

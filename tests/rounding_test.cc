@@ -74,6 +74,15 @@ RC_GTEST_PROP(RoundingProperties, ShiftRightEqualsDivision, ()) {
   RC_ASSERT(BigInt(round_shift_right(num, shift, r)) == round_div(num, BigInt(1) << shift, r));
 }
 
+RC_GTEST_PROP(RoundingProperties, Int64DivisionEqualsDivision, ()) {
+  const int64_t num = *edge_int64();
+  // Positive divisors: edge values, small odd and even ones (ties at half), and 2*|num| + 1 (no tie).
+  const int64_t den = *rc::gen::oneOf(rc::gen::suchThat(edge_int64(), [](int64_t d) { return d > 0; }),
+                                      rc::gen::inRange<int64_t>(1, 65), rc::gen::just(std::max<int64_t>(1, (num / 4) * 2 + 1)));
+  const Rounding r = *rc::gen::elementOf(kAllRoundings);
+  RC_ASSERT(BigInt(round_div_int64(num, den, r)) == round_div(num, den, r));
+}
+
 RC_GTEST_PROP(RoundingProperties, ResultIsANeighbourAndTiesFollowTheMode, ()) {
   const int64_t num = *edge_int64();
   const int64_t den = *rc::gen::suchThat(edge_int64(), [](int64_t d) { return d != 0; });
