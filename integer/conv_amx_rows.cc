@@ -9,6 +9,7 @@
 
 #include "integer/amx_tiles.h"
 #include "integer/gemm_kernel.h"
+#include "integer/requant16_avx512.h"
 #include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
 
@@ -168,6 +169,27 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void requant_block
 
 using RequantBlock8 = void (*)(const int32_t*, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, RangeVectors&);
 
+// Per output channel: the 16-lane int32 route (requant16_avx512.h) where high_mul_params proved it.
+struct HighMul {
+  FusedRequant::HighMulParams params;
+  int32_t add = 0;
+  bool ok = false;
+};
+
+// A block's channels, each on the 16-lane route when it has one, else on the 8-lane int64 route.
+__attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32_t* tile, int64_t count, int64_t channels,
+                                                                     const HighMul* hm, RequantBlock8 requant8, const int64_t* add,
+                                                                     const Requant8& rq, uint8_t* dst, int64_t dst_stride,
+                                                                     RangeVectors& rv, Ranges32& r32) {
+  const int32_t lo = static_cast<int32_t>(rq.lo), hi = static_cast<int32_t>(rq.hi);
+  for (int64_t c = 0; c < channels; ++c) {
+    if (hm[c].ok)
+      requant_high_mul16(tile + c * kBlock, count, hm[c].params, hm[c].add, lo, hi, dst + c * dst_stride, r32);
+    else
+      requant8(tile + c * kBlock, count, 1, add + c, Requant8{rq.params + c, rq.lo, rq.hi}, dst + c * dst_stride, dst_stride, rv);
+  }
+}
+
 RequantBlock8 requant_block8_for(Rounding r) {
   switch (r) {
     case Rounding::half_even: return requant_block8<Rounding::half_even>;
@@ -184,6 +206,16 @@ RequantBlock8 requant_block8_for(Rounding r) {
 __attribute__((target("avx512f"))) void init_ranges(RangeVectors& rv) {
   rv.alo = rv.ylo = _mm512_set1_epi64(INT64_MAX);
   rv.ahi = rv.yhi = _mm512_set1_epi64(INT64_MIN);
+}
+
+__attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax& mm) {
+  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
+  _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
+  for (int j = 0; j < 16; ++j) {
+    if (a0[j] > a1[j]) continue;  // a lane no value reached
+    mm.acc_min = std::min<int64_t>(mm.acc_min, a0[j]), mm.acc_max = std::max<int64_t>(mm.acc_max, a1[j]);
+    mm.y_min = std::min<int64_t>(mm.y_min, y0[j]), mm.y_max = std::max<int64_t>(mm.y_max, y1[j]);
+  }
 }
 
 __attribute__((target("avx512f"))) void merge_ranges(const RangeVectors& rv, MinMax& mm) {
@@ -234,6 +266,22 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
     if (ok) requant8 = requant_block8_for(out.requant->shift_rounding());
   }
+  // Channels on the 16-lane int32 route: proven over every sum the planner's bound allows, with the
+  // accumulator t + add inside int32 so that its range is tracked in the same lanes.
+  std::vector<HighMul> high_mul;
+  if (requant8 != nullptr) {
+    high_mul.resize(static_cast<size_t>(out.O));
+    int64_t on_route = 0;
+    for (int64_t o = 0; o < out.O; ++o) {
+      const int64_t add = L.out_add[static_cast<size_t>(o)];
+      HighMul& h = high_mul[static_cast<size_t>(o)];
+      h.ok = std::abs(add) <= INT32_MAX - L.acc_bound &&
+             out.requant->high_mul_params(static_cast<size_t>(o), add, -L.acc_bound, L.acc_bound, h.params);
+      h.add = h.ok ? static_cast<int32_t>(add) : 0;
+      on_route += h.ok ? 1 : 0;
+    }
+    if (on_route == 0) high_mul.clear();
+  }
 
   MinMax total;
   std::mutex total_mutex;
@@ -259,7 +307,8 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * L.cq * R.pwp;
     MinMax mm;
     RangeVectors rv;
-    if (requant8 != nullptr) init_ranges(rv);
+    Ranges32 r32;
+    if (requant8 != nullptr) init_ranges(rv), init_ranges32(r32);
     thread_local std::vector<int64_t> local;
     if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
     const Requant8 rq{requant8 != nullptr ? shift_params.data() + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
@@ -268,6 +317,11 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
       a.pixels = row + x0;
       kBlocks[channels > 16][count > 16](a);
       const int64_t p = oy * R.out_len + x0;
+      if (!high_mul.empty()) {
+        requant_block_mixed(tile, count, channels, high_mul.data() + o0, requant8, L.out_add.data() + o0, rq,
+                            out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32);
+        continue;
+      }
       if (requant8 != nullptr) {
         requant8(tile, count, channels, L.out_add.data() + o0, rq, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv);
         continue;
@@ -285,6 +339,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     }
     if (requant8 != nullptr) {
       merge_ranges(rv, mm);
+      merge_ranges32(r32, mm);
     } else {
       for (int64_t c = 0; c < channels; ++c) {
         if (out.acc_out != nullptr)
@@ -299,6 +354,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   PathCounters& pc = path_counters();
   pc.add(Path::conv_q8_amx_rows);
   pc.add(Path::gemm_acc32);
+  if (!high_mul.empty()) pc.add(Path::requant_high_mul16);
   if (requant8 != nullptr) pc.add(Path::gemm_requant8_avx512);
   return total;
 }

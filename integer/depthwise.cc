@@ -1,10 +1,12 @@
 #include "integer/depthwise.h"
 
+#include "integer/requant16_avx512.h"
 #include "integer/tensor_alloc.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -95,6 +97,65 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   }
 }
 
+// The 16-lane requant route of one output channel (requant16_avx512.h).
+struct HighMulChannel {
+  FusedRequant::HighMulParams params;
+  int32_t add = 0;  // the bias: accumulator = sum + add, inside int32 (checked by the caller)
+  bool ok = false;
+};
+
+__attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax& mm) {
+  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
+  _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
+  for (int j = 0; j < 16; ++j) {
+    if (a0[j] > a1[j]) continue;  // a lane no value reached
+    mm.acc_min = std::min<int64_t>(mm.acc_min, a0[j]), mm.acc_max = std::max<int64_t>(mm.acc_max, a1[j]);
+    mm.y_min = std::min<int64_t>(mm.y_min, y0[j]), mm.y_max = std::max<int64_t>(mm.y_max, y1[j]);
+  }
+}
+
+// Output only: the same sums as plane_avx512_direct, a row at a time into an int32 row that the 16-lane
+// route requantizes straight into the output bytes, tracking accumulator and output ranges.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_requant(const PlaneArgs& a, const HighMulChannel& h,
+                                                                                       int32_t lo, int32_t hi, uint8_t* dst,
+                                                                                       MinMax& mm) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const int taps = static_cast<int>(a.KH * a.KW);
+  int64_t offset[64];  // taps <= 64: the caller checks
+  __m512i weight[64];
+  for (int t = 0; t < taps; ++t) {
+    offset[t] = (t / a.KW) * a.dilation_h * a.PW + (t % a.KW) * a.dilation_w;
+    weight[t] = _mm512_set1_epi32(a.weight[t]);
+  }
+  thread_local std::vector<int32_t> row;
+  if (row.size() < static_cast<size_t>(a.OW + 16)) row.resize(static_cast<size_t>(a.OW + 16));
+  Ranges32 r;
+  init_ranges32(r);
+  for (int64_t y = 0; y < a.OH; ++y) {
+    for (int64_t x0 = 0; x0 < a.OW; x0 += 16) {
+      const int n = static_cast<int>(std::min<int64_t>(16, a.OW - x0));
+      const int span = a.stride_w == 1 ? n : 2 * (n - 1) + 1;
+      const __mmask16 lo_mask = static_cast<__mmask16>(span >= 16 ? 0xFFFFu : (1u << span) - 1);
+      const __mmask16 hi_mask = static_cast<__mmask16>(span <= 16 ? 0u : (1u << (span - 16)) - 1);
+      __m512i acc = _mm512_setzero_si512();
+      const int32_t* base = a.plane + y * a.stride_h * a.PW + x0 * a.stride_w;
+      for (int t = 0; t < taps; ++t) {
+        const int32_t* in = base + offset[t];
+        __m512i v;
+        if (a.stride_w == 1) {
+          v = _mm512_maskz_loadu_epi32(lo_mask, in);
+        } else {
+          v = _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi32(lo_mask, in), evens, _mm512_maskz_loadu_epi32(hi_mask, in + 16));
+        }
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(v, weight[t]));
+      }
+      _mm512_storeu_si512(row.data() + x0, acc);
+    }
+    requant_high_mul16(row.data(), a.OW, h.params, h.add, lo, hi, dst + y * a.OW, r);
+  }
+  merge_ranges32(r, mm);
+}
+
 // AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
 // (vpermd + blend), int64 widening with the bias, masked stores.
 __attribute__((target("avx2"))) void plane_avx2_direct(const PlaneArgs& a, int64_t bias, int64_t* dst) {
@@ -150,7 +211,7 @@ void fill_plane(const DepthwiseLayer& L, const T* src_plane, int32_t* dst) {
 }  // namespace
 
 MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N, const OutputStage& out, Isa isa,
-                     ThreadPool& pool, Workspace& ws) {
+                     ThreadPool& pool, Workspace&) {
   const int64_t m = L.O / L.C, P = L.OH * L.OW, plane_size = L.PH * L.PW;
   void (*plane_fn)(const PlaneArgs&);
   Path tier;
@@ -161,60 +222,87 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
   const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
-  // Padded int32 planes, one per (n, c).
-  int32_t* planes = scratch(ws.planes, N * L.C * plane_size);
+  // Output only, bytes out, AVX-512: channels whose requant has the 16-lane route over the proven range
+  // of their sums go from int32 sums to bytes without an int64 plane.
+  std::vector<HighMulChannel> high_mul;
+  bool any_high_mul = false;
+  if (direct && uses_avx512(isa) && out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr &&
+      out.requant != nullptr) {
+    high_mul.resize(static_cast<size_t>(L.O));
+    for (int64_t o = 0; o < L.O; ++o) {
+      HighMulChannel& h = high_mul[static_cast<size_t>(o)];
+      const int64_t bias = L.bias[static_cast<size_t>(o)], bound = L.sum_bound[static_cast<size_t>(o)];
+      h.ok = std::abs(bias) <= INT32_MAX - bound && out.requant->high_mul_params(static_cast<size_t>(o), bias, -bound, bound, h.params);
+      h.add = h.ok ? static_cast<int32_t>(bias) : 0;
+      any_high_mul = any_high_mul || h.ok;
+    }
+  }
+  MinMax total;
+  std::mutex total_mutex;
+  // A task: one (n, c) input plane, padded into a per-thread int32 plane (it stays in cache), and its m
+  // output channels.
   pool.run(N * L.C, [&](int64_t nc) {
-    int32_t* dst = planes + nc * plane_size;
+    const int64_t n = nc / L.C, c = nc % L.C;
+    thread_local std::vector<int32_t> padded;
+    if (padded.size() < static_cast<size_t>(plane_size)) padded.resize(static_cast<size_t>(plane_size));
+    int32_t* plane = padded.data();
     // Only the border gets pad_value; the interior is written by fill_plane.
     const int32_t pad = static_cast<int32_t>(L.pad_value);
-    std::fill(dst, dst + L.pad_top * L.PW, pad);
-    std::fill(dst + (L.pad_top + L.H) * L.PW, dst + plane_size, pad);
+    std::fill(plane, plane + L.pad_top * L.PW, pad);
+    std::fill(plane + (L.pad_top + L.H) * L.PW, plane + plane_size, pad);
     for (int64_t y = 0; y < L.H; ++y) {
-      int32_t* r = dst + (y + L.pad_top) * L.PW;
+      int32_t* r = plane + (y + L.pad_top) * L.PW;
       std::fill(r, r + L.pad_left, pad);
       std::fill(r + L.pad_left + L.W, r + L.PW, pad);
     }
     const int64_t at = nc * L.H * L.W;
     if (input.wide != nullptr)
-      fill_plane(L, input.wide + at, dst);
+      fill_plane(L, input.wide + at, plane);
     else if (input.is_signed)
-      fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, dst);
+      fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, plane);
     else
-      fill_plane(L, input.bytes + at, dst);
-  });
-  MinMax total;
-  std::mutex total_mutex;
-  pool.run(N * L.O, [&](int64_t no) {
-    const int64_t n = no / L.O, o = no % L.O, c = o / m;
-    thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
-    if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
-    int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();  // (n, o) plane of the NCHW output
-    const int64_t bias = L.bias[static_cast<size_t>(o)];
-    PlaneArgs a{planes + (n * L.C + c) * plane_size, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
-                L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, dst};
-    if (direct && uses_avx512(isa)) {
-      plane_avx512_direct(a, bias, dst);
-    } else if (direct) {
-      plane_avx2_direct(a, bias, dst);
-    } else if (L.acc32) {
-      thread_local std::vector<int32_t> acc32;
-      acc32.resize(static_cast<size_t>(P));
-      a.acc = acc32.data();
-      plane_fn(a);
-      for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
-    } else {
-      plane_fn(a);
-      for (int64_t p = 0; p < P; ++p) dst[p] += bias;
-    }
+      fill_plane(L, input.bytes + at, plane);
     MinMax mm;
-    out.min_max(dst, P, mm.acc_min, mm.acc_max);
-    finish_run(out, n, o, 0, P, mm, dst);
+    for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+      const int64_t no = n * L.O + o;
+      PlaneArgs a{plane, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
+                  L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, nullptr};
+      if (any_high_mul && high_mul[static_cast<size_t>(o)].ok) {
+        plane_avx512_requant(a, high_mul[static_cast<size_t>(o)], static_cast<int32_t>(out.requant->lo()),
+                             static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, mm);
+        continue;
+      }
+      thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
+      if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
+      int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();  // (n, o) plane of the NCHW output
+      a.acc = dst;
+      const int64_t bias = L.bias[static_cast<size_t>(o)];
+      if (direct && uses_avx512(isa)) {
+        plane_avx512_direct(a, bias, dst);
+      } else if (direct) {
+        plane_avx2_direct(a, bias, dst);
+      } else if (L.acc32) {
+        thread_local std::vector<int32_t> acc32;
+        acc32.resize(static_cast<size_t>(P));
+        a.acc = acc32.data();
+        plane_fn(a);
+        for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
+      } else {
+        plane_fn(a);
+        for (int64_t p = 0; p < P; ++p) dst[p] += bias;
+      }
+      MinMax run;
+      out.min_max(dst, P, run.acc_min, run.acc_max);
+      finish_run(out, n, o, 0, P, run, dst);
+      mm.merge(run);
+    }
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });
   PathCounters& pc = path_counters();
   pc.add(tier);
   pc.add(L.acc32 ? Path::depthwise_acc32 : Path::depthwise_acc64);
+  if (any_high_mul) pc.add(Path::requant_high_mul16);
   return total;
 }
 

@@ -1,6 +1,7 @@
 #include "integer/evaluator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -355,7 +356,15 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
   ThreadPool pool(plan.threads());
   size_t next_input = 0;
   MinMax fused_range;
+  const bool timed = !B.node_seconds.empty();
+  if (timed) B.node_seconds.resize(count, 0.0);
+  auto node_start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < count; ++i) {
+    if (timed && i > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      B.node_seconds[i - 1] += std::chrono::duration<double>(now - node_start).count();
+      node_start = now;
+    }
     const Node& node = network.nodes[i];
     const NodePlan& np = plan.nodes()[i];
     Value& v = values[i];
@@ -484,6 +493,8 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       }
     }
   }
+  if (timed && count > 0)
+    B.node_seconds[count - 1] += std::chrono::duration<double>(std::chrono::steady_clock::now() - node_start).count();
   if (next_input != inputs.size()) throw InputError("", "inputs", "wrong number of input tensors");
   uint64_t packed = 0;
   for (const Value& v : values) packed += v.narrow ? 1 : 0;

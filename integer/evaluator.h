@@ -27,6 +27,9 @@ Trace evaluate_optimized(const Network& network, const std::vector<IntTensor>& i
 struct OutputBuffers {
   std::vector<std::vector<uint8_t>> bytes;  // per node: one byte per value (types of <= 8 bits)
   Workspace workspace;
+  // When non-empty on entry (resized to the node count), evaluate_output adds each node's wall time in
+  // seconds to its entry: a per-layer profile (bench_networks prints it under QVERIFY_BENCH_DESCRIBE).
+  std::vector<double> node_seconds;
 };
 
 // Output-only evaluation: returns, in node order, only the network output and the nodes named in `keep`

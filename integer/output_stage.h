@@ -46,7 +46,6 @@ struct OutputStage {
 // Scratch buffers of one evaluation, reused layer after layer (tensor_alloc.h).
 struct Workspace {
   std::vector<uint32_t> image;   // packed GEMM input
-  std::vector<int32_t> planes;   // padded depthwise input
 };
 
 struct MinMax {

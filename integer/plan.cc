@@ -149,6 +149,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
   __int128 worst = 0;
   L->weight.resize(static_cast<size_t>(L->O * taps));
   L->bias.assign(static_cast<size_t>(L->O), 0);
+  L->sum_bound.assign(static_cast<size_t>(L->O), 0);
   for (int64_t o = 0; o < L->O; ++o) {
     __int128 abs_sum = 0;
     for (int64_t t = 0; t < taps; ++t) {
@@ -166,6 +167,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
       return nullptr;
     }
     L->bias[static_cast<size_t>(o)] = bias;
+    L->sum_bound[static_cast<size_t>(o)] = static_cast<int64_t>(amax * abs_sum);
     worst = std::max(worst, amax * abs_sum);
   }
   L->acc32 = worst <= kInt32Max;

@@ -65,6 +65,7 @@ struct DepthwiseLayer {
   bool acc32 = true;             // else int64 accumulation (proven not to overflow)
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
+  std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|
 };
 
 enum class NodeKernel { input, gemm, depthwise, requant, add_requant, max_pool2d, reference, fused };

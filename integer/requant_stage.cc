@@ -394,6 +394,72 @@ bool FusedRequant::shift_params(size_t o, ShiftParams& p) const {
   return true;
 }
 
+namespace {
+
+// Whether some t in [t_lo, t_hi] has mul*t + base == 2^(s-1) (mod 2^s): a rounding tie. With z the
+// trailing zeros of mul, the congruence has solutions iff 2^z divides the right side, and then they are
+// t0 + j*2^(s-z) with t0 from the inverse of the odd part of mul.
+bool tie_in_range(int64_t mul, __int128 base, int s, int64_t t_lo, int64_t t_hi) {
+  using u128 = unsigned __int128;
+  const u128 modulus = u128{1} << s, mask = modulus - 1;
+  const u128 c = (u128{1} << (s - 1)) - static_cast<u128>(base);  // wraps mod 2^128; only the low s bits matter
+  const u128 m = static_cast<u128>(static_cast<__int128>(mul)) & mask;
+  if (m == 0) return (c & mask) == 0;
+  int z = 0;
+  while (((m >> z) & 1) == 0) ++z;
+  if ((c & ((u128{1} << z) - 1)) != 0) return false;
+  const u128 odd = m >> z, period = u128{1} << (s - z);
+  u128 inv = odd;  // Newton's iteration for the inverse of an odd number mod 2^128: 3, 6, ..., 192 bits
+  for (int i = 0; i < 6; ++i) inv *= 2 - odd * inv;
+  const u128 t0 = ((c >> z) * inv) & (period - 1);
+  // The first solution at or above t_lo.
+  const u128 up = (t0 - static_cast<u128>(static_cast<__int128>(t_lo))) & (period - 1);
+  return static_cast<__int128>(t_lo) + static_cast<__int128>(up) <= static_cast<__int128>(t_hi);
+}
+
+}  // namespace
+
+bool FusedRequant::high_mul_params(size_t o, int64_t acc_add, int64_t t_lo, int64_t t_hi, HighMulParams& p) const {
+  const Channel& ch = channels_[o];
+  if (ch.route != Route::exact_shift && ch.route != Route::mul_add_shift_int64) return false;
+  if (t_lo > t_hi || t_lo < INT32_MIN || t_hi > INT32_MAX || ch.shift < 0 || ch.shift > 62) return false;
+  const int s = ch.shift;
+  // acc = t + acc_add: mul*acc + add = mul*t + base.
+  const __int128 base = static_cast<__int128>(ch.mul) * acc_add + ch.add;
+  const __int128 half = s > 0 ? static_cast<__int128>(1) << (s - 1) : 0;
+  __int128 offset = 0;
+  switch (rounding_) {
+    case Rounding::floor: offset = 0; break;
+    case Rounding::ceil: offset = (static_cast<__int128>(1) << s) - 1; break;
+    case Rounding::half_up: offset = half; break;
+    case Rounding::half_down: offset = s > 0 ? half - 1 : 0; break;
+    case Rounding::half_even:
+    case Rounding::half_away:
+      // Off the ties both are round-to-nearest, which is half_up.
+      if (s > 0 && tie_in_range(ch.mul, base, s, t_lo, t_hi)) return false;
+      offset = half;
+      break;
+    case Rounding::trunc: return false;
+  }
+  __int128 mul = ch.mul, bias = base + offset;
+  p.lshift = 0;
+  if (s < 32) {
+    // Bring the shift up to 32: scale mul and bias when mul stays inside int32, else shift the 64-bit
+    // sums left in the kernel (exact when they still fit int64).
+    if ((mul << (32 - s)) >= INT32_MIN && (mul << (32 - s)) <= INT32_MAX)
+      mul <<= 32 - s, bias <<= 32 - s;
+    else
+      p.lshift = 32 - s;
+  }
+  if (mul < INT32_MIN || mul > INT32_MAX || bias < INT64_MIN || bias > INT64_MAX) return false;
+  for (const int64_t t : {t_lo, t_hi}) {
+    const __int128 num = (mul * t + bias) * (static_cast<__int128>(1) << p.lshift);
+    if (num < INT64_MIN || num > INT64_MAX) return false;
+  }
+  p.mul = static_cast<int32_t>(mul), p.bias = static_cast<int64_t>(bias), p.rshift = std::max(s, 32) - 32;
+  return true;
+}
+
 int64_t FusedRequant::lo() const { return rq_->lo; }
 int64_t FusedRequant::hi() const { return rq_->hi; }
 

@@ -46,6 +46,25 @@ class FusedRequant {
     bool mul32 = false;  // mul and the accumulator range inside int32 (vpmuldq is exact)
   };
   bool shift_params(size_t o, ShiftParams& p) const;
+  // The shift route of channel o for int32 sums t whose accumulator is t + acc_add, on 16 int32 lanes:
+  // y = clamp((((t*mul + bias) << lshift) >> 32) >> rshift), every right shift a floor (requant16_avx512.h). It holds
+  // for t in [t_lo, t_hi] when high_mul_params returns true, which it does only after proving it:
+  //   - the rounding is folded into bias: floor, ceil, half_up and half_down always; half_even and
+  //     half_away only when no t in the range puts mul*acc + add exactly on a tie (solved as a linear
+  //     congruence mod 2^shift, so the check is exact, not sampled); trunc never (its offset depends on
+  //     the sign);
+  //   - mul fits int32 (vpmuldq); a shift under 32 is brought to 32 by scaling mul and bias where mul
+  //     stays inside int32, else by shifting t*mul + bias left by lshift;
+  //   - (t*mul + bias) << lshift fits int64 at both ends of the range (it is affine in t, so everywhere
+  //     between).
+  // So y = clamp((((t*mul + bias) << lshift) >> 32) >> rshift).
+  struct HighMulParams {
+    int64_t bias = 0;
+    int32_t mul = 0;
+    int lshift = 0;  // 0..31
+    int rshift = 0;  // the shift after the first 32: 0..30
+  };
+  bool high_mul_params(size_t o, int64_t acc_add, int64_t t_lo, int64_t t_hi, HighMulParams& p) const;
   // apply() for an output of at most 8 bits, stored as bytes (the low byte of each y: two's complement
   // when signed), widening [y_lo, y_hi]. On AVX-512 the shift route requantizes and narrows in one pass.
   void apply_narrow(size_t channel, const int64_t* acc, uint8_t* dst, int64_t n, int64_t& y_lo, int64_t& y_hi) const;

@@ -659,11 +659,12 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512});
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512,
+                                       Path::requant_high_mul16});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
       expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
-                                       Path::gemm_requant8_avx512});
+                                       Path::gemm_requant8_avx512, Path::requant_high_mul16});
       break;
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();

@@ -8,6 +8,8 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <random>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "integer/isa.h"
 #include "integer/path_counters.h"
+#include "integer/requant16_avx512.h"
 #include "integer/requant_stage.h"
 #include "ir/requant.h"
 
@@ -158,6 +161,115 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
   EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
   // The tie channel: no dyadic function reproduces half_even's alternating ties, so it divides in int64.
   EXPECT_GT(pc.get(integer::Path::requant_exact_div64), before_div) << "the tie channel did not take the int64 division";
+}
+
+// The 16-lane route (FusedRequant::high_mul_params, requant16_avx512.h) on every sum of its range:
+// dyadic channels with small shifts, so that rounding ties fall inside the range often. Where the route
+// is granted, the scalar twin and (on AVX-512) the vector kernel equal requant_ref on every t, and the
+// tracked ranges are the true ones. Where it is refused for half_even/half_away, a tie must really lie
+// in the range (found here by brute force): the congruence solver neither misses ties nor invents them.
+bool is_tie(const Requant& rq, int64_t acc) {
+  const auto& f = std::get<ExactRequant>(rq.form);
+  const Rational v = f.alpha[0] * Rational(BigInt(acc)) + f.delta[0];
+  using boost::multiprecision::denominator;
+  using boost::multiprecision::numerator;
+  const Rational frac = v - Rational(round_div(numerator(v), denominator(v), Rounding::floor));
+  return frac == Rational(1, 2);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void run_high_mul16(const int32_t* t, int64_t n, const integer::FusedRequant::HighMulParams& p,
+                                                                int32_t add, int32_t lo, int32_t hi, uint8_t* dst, integer::Ranges32& r) {
+  integer::requant_high_mul16(t, n, p, add, lo, hi, dst, r);
+}
+
+void high_mul_property(bool vector) {
+  ExactRequant f;
+  f.rounding = *rc::gen::elementOf(kAllRoundings);
+  // Shifts of 0..50 (under 32 both ways of reaching 32 are taken), multipliers of 1..31 bits.
+  const int k = *rc::gen::resize(100, rc::gen::inRange(0, 51));  // full range at every size
+  const int m_bits = *rc::gen::inRange(1, 32);
+  const int64_t m = *rc::gen::inRange<int64_t>(-(int64_t{1} << (m_bits - 1)) + 1, int64_t{1} << (m_bits - 1));
+  f.alpha = {Rational(BigInt(m), BigInt(1) << k)};
+  const int j = *rc::gen::inRange(0, k + 1);  // delta = r / 2^j with |delta| < 2^10
+  f.delta = {Rational(BigInt(*rc::gen::inRange<int64_t>(-(int64_t{1} << (j + 10)), int64_t{1} << (j + 10))), BigInt(1) << j)};
+  const Requant rq{f, *rc::gen::inRange<int64_t>(-128, 1), *rc::gen::inRange<int64_t>(0, 256)};
+  const int64_t bound = *rc::gen::element<int64_t>(1, 1000, 1 << 20, (int64_t{1} << 30) - 1);
+  RC_CLASSIFY(k < 32, "shift under 32");
+  const int64_t add = *rc::gen::inRange<int64_t>(-(int64_t{1} << 30), int64_t{1} << 30);
+  const int64_t t_lo = *rc::gen::inRange<int64_t>(-bound, bound + 1);
+  const int64_t t_hi = std::min(bound, t_lo + *rc::gen::inRange<int64_t>(0, 3000));
+  const integer::FusedRequant stage(rq, add - bound, add + bound, integer::Isa::scalar);
+  integer::FusedRequant::HighMulParams p;
+  const bool granted = stage.high_mul_params(0, add, t_lo, t_hi, p);
+  RC_CLASSIFY(granted, "granted");
+  bool tie = false;
+  for (int64_t t = t_lo; t <= t_hi && !tie; ++t) tie = is_tie(rq, t + add);
+  if (!granted) {
+    // Refusals are for trunc, for a multiplier too wide for int32 after scaling, or for a real tie.
+    if (f.rounding == Rounding::half_even || f.rounding == Rounding::half_away) {
+      integer::FusedRequant::HighMulParams q;
+      ExactRequant up = f;
+      up.rounding = Rounding::half_up;
+      const Requant rq_up{up, rq.lo, rq.hi};
+      const integer::FusedRequant stage_up(rq_up, add - bound, add + bound, integer::Isa::scalar);
+      if (stage_up.high_mul_params(0, add, t_lo, t_hi, q)) RC_ASSERT(tie);
+    }
+    return;
+  }
+  if (f.rounding == Rounding::half_even || f.rounding == Rounding::half_away) RC_ASSERT(!tie);
+  std::vector<int32_t> t;
+  for (int64_t v = t_lo; v <= t_hi; ++v) t.push_back(static_cast<int32_t>(v));
+  const int64_t n = static_cast<int64_t>(t.size());
+  std::vector<uint8_t> y(t.size());
+  integer::requant_high_mul16_scalar(t.data(), n, p, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), y.data());
+  int64_t y_lo = INT64_MAX, y_hi = INT64_MIN;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const int64_t expected = requant_ref(rq, 0, BigInt(t[i] + add));
+    y_lo = std::min(y_lo, expected), y_hi = std::max(y_hi, expected);
+    if (static_cast<uint8_t>(expected) != y[i])
+      RC_FAIL("scalar: acc " + std::to_string(t[i] + add) + " expected " + std::to_string(expected) + " actual " + std::to_string(y[i]));
+  }
+  if (!vector || std::abs(add) > INT32_MAX - bound) return;
+  std::vector<uint8_t> yv(t.size());
+  integer::Ranges32 r;
+  integer::init_ranges32(r);
+  run_high_mul16(t.data(), n, p, static_cast<int32_t>(add), static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), yv.data(), r);
+  RC_ASSERT(yv == y);
+  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
+  std::memcpy(a0, &r.acc_lo, 64), std::memcpy(a1, &r.acc_hi, 64), std::memcpy(y0, &r.y_lo, 64), std::memcpy(y1, &r.y_hi, 64);
+  RC_ASSERT(*std::min_element(a0, a0 + 16) == t_lo + add);
+  RC_ASSERT(*std::max_element(a1, a1 + 16) == t_hi + add);
+  RC_ASSERT(*std::min_element(y0, y0 + 16) == y_lo);
+  RC_ASSERT(*std::max_element(y1, y1 + 16) == y_hi);
+}
+
+TEST(RequantHighMul16, EqualsRequantRefOnItsWholeRange) {
+  const bool vector = integer::cpu_supports(Isa::avx512vnni);
+  if (!vector) std::printf("this CPU lacks AVX-512: the scalar twin only\n");
+  EXPECT_TRUE(rc::check("16-lane route == requant_ref", [vector] { high_mul_property(vector); }));
+}
+
+// The tie solver on a case worked by hand: alpha = 3/4, delta = 1/8 under half_even. 3t/4 + 1/8 has
+// fraction 1/2 when 6t + 1 == 4 (mod 8), which no integer t satisfies; with delta = 1/4, 3t/4 + 1/4 has
+// fraction 1/2 when 3t + 1 == 2 (mod 4), at t = 3 (mod 4) only.
+TEST(RequantHighMul16, TieSolverByHand) {
+  auto granted = [](const Rational& delta, int64_t t_lo, int64_t t_hi) {
+    ExactRequant f;
+    f.rounding = Rounding::half_even;
+    f.alpha = {Rational(3, 4)};
+    f.delta = {delta};
+    const Requant rq{f, -128, 127};
+    const integer::FusedRequant stage(rq, -1000, 1000, Isa::scalar);
+    integer::FusedRequant::HighMulParams p;
+    return stage.high_mul_params(0, 0, t_lo, t_hi, p);
+  };
+  EXPECT_TRUE(granted(Rational(1, 8), -1000, 1000));
+  EXPECT_FALSE(granted(Rational(1, 4), -1000, 1000));
+  EXPECT_TRUE(granted(Rational(1, 4), 4, 6));
+  EXPECT_FALSE(granted(Rational(1, 4), 4, 7));
+  EXPECT_FALSE(granted(Rational(1, 4), -1, -1));  // -1 == 3 (mod 4)
+  EXPECT_TRUE(granted(Rational(1, 4), 0, 2));
+  EXPECT_FALSE(granted(Rational(1, 4), -5, -5));
 }
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }

@@ -1,0 +1,77 @@
+// The 16-lane shift route: int32 sums straight to bytes, y = clamp(((((t*mul + bias) << lshift) >> 32) >> rshift),
+// with the parameters FusedRequant::high_mul_params proved exact for the sums' range. Two vpmuldq (even
+// and odd lanes) form the 64-bit products; the high dword of each is already the first shift, so one
+// blend brings the 16 results back into int32 lanes. Against the 8-lane int64 route (requant8_avx512.h)
+// this halves the lanes' width and drops the per-element rounding decisions.
+// requant_high_mul16_scalar is the reference twin, for tests and tails of other tiers.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <climits>
+
+#include "integer/requant_stage.h"
+
+namespace qv::integer {
+
+inline uint8_t requant_high_mul_scalar(int32_t t, const FusedRequant::HighMulParams& p, int32_t lo, int32_t hi) {
+  const int64_t num = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(t) * p.mul + p.bias) << p.lshift);  // proven to fit
+  const int32_t y = static_cast<int32_t>((num >> 32) >> p.rshift);  // arithmetic shifts: floor
+  return static_cast<uint8_t>(std::clamp(y, lo, hi));
+}
+
+inline void requant_high_mul16_scalar(const int32_t* t, int64_t n, const FusedRequant::HighMulParams& p, int32_t lo, int32_t hi,
+                                      uint8_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = requant_high_mul_scalar(t[i], p, lo, hi);
+}
+
+// Running ranges of 16 int32 lanes: the accumulators t + add and the outputs y.
+struct Ranges32 {
+  __m512i acc_lo, acc_hi, y_lo, y_hi;
+};
+
+__attribute__((target("avx512f"))) inline void init_ranges32(Ranges32& r) {
+  r.acc_lo = r.y_lo = _mm512_set1_epi32(INT32_MAX);
+  r.acc_hi = r.y_hi = _mm512_set1_epi32(INT32_MIN);
+}
+
+// dst[i] = requant_high_mul_scalar(t[i]) for i in [0, n), any n (masked tail), widening the ranges by
+// t[i] + add (the accumulator: the caller proved |add| + max|t| < 2^31) and y[i].
+template <bool kShiftLeft>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16_loop(const int32_t* t, int64_t n,
+                                                                                        const FusedRequant::HighMulParams& p,
+                                                                                        int32_t add, int32_t lo, int32_t hi,
+                                                                                        uint8_t* dst, Ranges32& r) {
+  const __m512i vmul = _mm512_set1_epi64(p.mul), vbias = _mm512_set1_epi64(p.bias), vadd = _mm512_set1_epi32(add);
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  const __m128i count = _mm_cvtsi32_si128(p.rshift), lcount = _mm_cvtsi32_si128(p.lshift);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi32(mask, t + i);
+    const __m512i acc = _mm512_maskz_add_epi32(0xFFFF, x, vadd);
+    r.acc_lo = _mm512_mask_min_epi32(r.acc_lo, mask, r.acc_lo, acc), r.acc_hi = _mm512_mask_max_epi32(r.acc_hi, mask, r.acc_hi, acc);
+    // maskz forms throughout: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+    __m512i even = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, x, vmul), vbias);
+    __m512i odd = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, _mm512_maskz_srli_epi64(0xFF, x, 32), vmul), vbias);
+    if constexpr (kShiftLeft) even = _mm512_maskz_sll_epi64(0xFF, even, lcount), odd = _mm512_maskz_sll_epi64(0xFF, odd, lcount);
+    // Lane 2j: the high dword of even product j; lane 2j+1: the high dword of odd product j (in place).
+    const __m512i high = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi64(0xFF, even, 32), 0xAAAA, odd);
+    const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, _mm512_maskz_sra_epi32(0xFFFF, high, count), vlo), vhi);
+    r.y_lo = _mm512_mask_min_epi32(r.y_lo, mask, r.y_lo, y), r.y_hi = _mm512_mask_max_epi32(r.y_hi, mask, r.y_hi, y);
+    _mm512_mask_cvtepi32_storeu_epi8(dst + i, mask, y);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16(const int32_t* t, int64_t n,
+                                                                                        const FusedRequant::HighMulParams& p,
+                                                                                        int32_t add, int32_t lo, int32_t hi,
+                                                                                        uint8_t* dst, Ranges32& r) {
+  if (p.lshift == 0)
+    requant_high_mul16_loop<false>(t, n, p, add, lo, hi, dst, r);
+  else
+    requant_high_mul16_loop<true>(t, n, p, add, lo, hi, dst, r);
+}
+
+}  // namespace qv::integer
