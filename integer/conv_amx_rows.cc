@@ -169,16 +169,9 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void requant_block
 
 using RequantBlock8 = void (*)(const int32_t*, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, RangeVectors&);
 
-// Per output channel: the 16-lane int32 route (requant16_avx512.h) where high_mul_params proved it.
-struct HighMul {
-  FusedRequant::HighMulParams params;
-  int32_t add = 0;
-  bool ok = false;
-};
-
 // A block's channels, each on the 16-lane route when it has one, else on the 8-lane int64 route.
 __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32_t* tile, int64_t count, int64_t channels,
-                                                                     const HighMul* hm, RequantBlock8 requant8, const int64_t* add,
+                                                                     const HighMulChannel* hm, RequantBlock8 requant8, const int64_t* add,
                                                                      const Requant8& rq, uint8_t* dst, int64_t dst_stride,
                                                                      RangeVectors& rv, Ranges32& r32) {
   const int32_t lo = static_cast<int32_t>(rq.lo), hi = static_cast<int32_t>(rq.hi);
@@ -266,22 +259,8 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
     if (ok) requant8 = requant_block8_for(out.requant->shift_rounding());
   }
-  // Channels on the 16-lane int32 route: proven over every sum the planner's bound allows, with the
-  // accumulator t + add inside int32 so that its range is tracked in the same lanes.
-  std::vector<HighMul> high_mul;
-  if (requant8 != nullptr) {
-    high_mul.resize(static_cast<size_t>(out.O));
-    int64_t on_route = 0;
-    for (int64_t o = 0; o < out.O; ++o) {
-      const int64_t add = L.out_add[static_cast<size_t>(o)];
-      HighMul& h = high_mul[static_cast<size_t>(o)];
-      h.ok = std::abs(add) <= INT32_MAX - L.acc_bound &&
-             out.requant->high_mul_params(static_cast<size_t>(o), add, -L.acc_bound, L.acc_bound, h.params);
-      h.add = h.ok ? static_cast<int32_t>(add) : 0;
-      on_route += h.ok ? 1 : 0;
-    }
-    if (on_route == 0) high_mul.clear();
-  }
+  // Channels on the 16-lane int32 route (decided by the planner), the others on the int64 one.
+  const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
 
   MinMax total;
   std::mutex total_mutex;
@@ -317,8 +296,8 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
       a.pixels = row + x0;
       kBlocks[channels > 16][count > 16](a);
       const int64_t p = oy * R.out_len + x0;
-      if (!high_mul.empty()) {
-        requant_block_mixed(tile, count, channels, high_mul.data() + o0, requant8, L.out_add.data() + o0, rq,
+      if (high_mul != nullptr) {
+        requant_block_mixed(tile, count, channels, high_mul + o0, requant8, L.out_add.data() + o0, rq,
                             out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32);
         continue;
       }
@@ -354,7 +333,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   PathCounters& pc = path_counters();
   pc.add(Path::conv_q8_amx_rows);
   pc.add(Path::gemm_acc32);
-  if (!high_mul.empty()) pc.add(Path::requant_high_mul16);
+  if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
   if (requant8 != nullptr) pc.add(Path::gemm_requant8_avx512);
   return total;
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 namespace qv::integer {
@@ -97,13 +98,6 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   }
 }
 
-// The 16-lane requant route of one output channel (requant16_avx512.h).
-struct HighMulChannel {
-  FusedRequant::HighMulParams params;
-  int32_t add = 0;  // the bias: accumulator = sum + add, inside int32 (checked by the caller)
-  bool ok = false;
-};
-
 __attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax& mm) {
   alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
   _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
@@ -118,7 +112,7 @@ __attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax
 // route requantizes straight into the output bytes, tracking accumulator and output ranges.
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_requant(const PlaneArgs& a, const HighMulChannel& h,
                                                                                        int32_t lo, int32_t hi, uint8_t* dst,
-                                                                                       MinMax& mm) {
+                                                                                       Ranges32& r) {
   const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const int taps = static_cast<int>(a.KH * a.KW);
   int64_t offset[64];  // taps <= 64: the caller checks
@@ -129,8 +123,6 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   }
   thread_local std::vector<int32_t> row;
   if (row.size() < static_cast<size_t>(a.OW + 16)) row.resize(static_cast<size_t>(a.OW + 16));
-  Ranges32 r;
-  init_ranges32(r);
   for (int64_t y = 0; y < a.OH; ++y) {
     for (int64_t x0 = 0; x0 < a.OW; x0 += 16) {
       const int n = static_cast<int>(std::min<int64_t>(16, a.OW - x0));
@@ -153,7 +145,132 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
     }
     requant_high_mul16(row.data(), a.OW, h.params, h.add, lo, hi, dst + y * a.OW, r);
   }
-  merge_ranges32(r, mm);
+}
+
+// AVX-512 VNNI on int16 operands (DepthwiseLayer::int16): the padded plane is stored as int16 in
+// stride_w phases, phase p holding columns p, p + s, p + 2s, ..., so that tap kx of output x reads
+// phase (kx*dilation_w) % s at x + (kx*dilation_w) / s: contiguous for every stride. Taps go in pairs:
+// vpunpck{l,h}wd interleaves the two taps' inputs and one vpdpwssd adds both products into 16 int32
+// sums, half the multiply uops of vpmulld. All int32 arithmetic wraps, and the planner's acc32 proof
+// bounds every partial sum, so the result is exact. The two accumulators hold outputs in the unpack
+// order (4 of every 8); vpermt2d restores it once per 32 outputs.
+struct Int16Plane {
+  const int16_t* data;  // [phases][PH][QW]
+  int64_t PH, QW, phases;
+};
+
+template <class T>
+__attribute__((target("avx512f,avx512bw"))) void fill_int16_phases(const DepthwiseLayer& L, const T* src_plane, int16_t* dst,
+                                                                  int64_t QW) {
+  const int64_t s = L.stride_w;
+  const int16_t pad = static_cast<int16_t>(L.pad_value);
+  auto ceil_div = [](int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; };
+  for (int64_t p = 0; p < s; ++p) {
+    // Phase p: q in [0, q_lo) padding, [q_lo, q_hi) data (ix = q*s + p - pad_left), [q_hi, q_end) padding,
+    // [q_end, QW) zero.
+    const int64_t q_lo = std::min(ceil_div(L.pad_left - p, s), QW), q_hi = std::min(ceil_div(L.pad_left + L.W - p, s), QW);
+    const int64_t q_end = std::min(ceil_div(L.PW - p, s), QW);
+    for (int64_t py = 0; py < L.PH; ++py) {
+      const int64_t iy = py - L.pad_top;
+      int16_t* d = dst + (p * L.PH + py) * QW;
+      if (iy < 0 || iy >= L.H) {
+        std::fill(d, d + q_end, pad);
+      } else {
+        std::fill(d, d + q_lo, pad);
+        const T* src = src_plane + iy * L.W + (q_lo * s + p - L.pad_left);
+        int64_t q = q_lo;
+        if constexpr (sizeof(T) == 1) {
+          if (s == 2) {
+            // Every other byte: the low byte of each 16-bit word, widened by shifts (exact for both signs).
+            for (; q < q_hi; q += 32) {
+              const int64_t n = std::min<int64_t>(32, q_hi - q);
+              const __mmask64 bytes = n == 32 ? ~__mmask64{0} : (__mmask64{1} << (2 * n - 1)) - 1;
+              const __m512i words = _mm512_maskz_loadu_epi8(bytes, src + (q - q_lo) * 2);
+              const __m512i low = std::is_signed_v<T> ? _mm512_srai_epi16(_mm512_slli_epi16(words, 8), 8) : _mm512_and_si512(words, _mm512_set1_epi16(0xFF));
+              _mm512_mask_storeu_epi16(d + q, n == 32 ? 0xFFFFFFFFu : (1u << n) - 1, low);
+            }
+          }
+        }
+        if (s == 1)
+          for (; q < q_hi; ++q) d[q] = static_cast<int16_t>(src[q - q_lo]);
+        else
+          for (; q < q_hi; ++q) d[q] = static_cast<int16_t>(src[(q - q_lo) * s]);
+        std::fill(d + std::max(q_hi, q_lo), d + q_end, pad);
+      }
+      std::fill(d + q_end, d + QW, int16_t{0});
+    }
+  }
+}
+
+// The per-channel constants of rows_int16: tap offsets in the phase planes and the weight pairs.
+struct Int16Taps {
+  int taps = 0;
+  int64_t offset[64];
+  int32_t pair[32];  // (w[2j], w[2j+1]) as two int16 in one int32 (0 for a missing odd tap)
+};
+
+Int16Taps int16_taps(const DepthwiseLayer& L, const Int16Plane& pl, const int32_t* w) {
+  Int16Taps k;
+  k.taps = static_cast<int>(L.KH * L.KW);
+  for (int t = 0; t < k.taps; ++t) {
+    const int64_t kx = (t % L.KW) * L.dilation_w, ky = (t / L.KW) * L.dilation_h;
+    k.offset[t] = ((kx % L.stride_w) * pl.PH + ky) * pl.QW + kx / L.stride_w;
+  }
+  for (int j = 0; 2 * j < k.taps; ++j) {
+    const int32_t w0 = w[2 * j], w1 = 2 * j + 1 < k.taps ? w[2 * j + 1] : 0;
+    k.pair[j] = static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(w1)) << 16) | static_cast<uint16_t>(w0));
+  }
+  return k;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void rows_int16(const DepthwiseLayer& L, const Int16Plane& pl, const Int16Taps& k,
+                                                                      int64_t y, int32_t* row) {
+  const int taps = k.taps;
+  const int64_t* offset = k.offset;
+  // Output k of a 32-block sits in lo (k % 8 < 4) or hi at lane 4*(k / 8) + k % 4.
+  alignas(64) static const int32_t kFirst[16] = {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23};
+  alignas(64) static const int32_t kSecond[16] = {8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31};
+  const __m512i first = _mm512_load_si512(kFirst), second = _mm512_load_si512(kSecond);
+  const int16_t* base = pl.data + y * L.stride_h * pl.QW;
+  for (int64_t x0 = 0; x0 < L.OW; x0 += 32) {
+    const int64_t n = std::min<int64_t>(32, L.OW - x0);
+    const __mmask32 mask = n == 32 ? 0xFFFFFFFFu : (1u << n) - 1;
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+    for (int j = 0; 2 * j < taps; ++j) {
+      const __m512i a = _mm512_maskz_loadu_epi16(mask, base + offset[2 * j] + x0);
+      const __m512i b = 2 * j + 1 < taps ? _mm512_maskz_loadu_epi16(mask, base + offset[2 * j + 1] + x0) : _mm512_setzero_si512();
+      const __m512i wp = _mm512_set1_epi32(k.pair[j]);
+      lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(a, b), wp);
+      hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(a, b), wp);
+    }
+    _mm512_storeu_si512(row + x0, _mm512_permutex2var_epi32(lo, first, hi));
+    _mm512_storeu_si512(row + x0 + 16, _mm512_permutex2var_epi32(lo, second, hi));
+  }
+}
+
+// Output only: rows_int16 into an int32 row, the 16-lane route straight into the output bytes.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_requant(const DepthwiseLayer& L, const Int16Plane& pl,
+                                                                               const int32_t* w, const HighMulChannel& h, int32_t lo,
+                                                                               int32_t hi, uint8_t* dst, Ranges32& r) {
+  thread_local std::vector<int32_t> row;
+  if (row.size() < static_cast<size_t>(L.OW + 32)) row.resize(static_cast<size_t>(L.OW + 32));
+  const Int16Taps k = int16_taps(L, pl, w);
+  for (int64_t y = 0; y < L.OH; ++y) {
+    rows_int16(L, pl, k, y, row.data());
+    requant_high_mul16(row.data(), L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
+  }
+}
+
+// The same sums widened with the bias into an int64 plane (the other output modes).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_wide(const DepthwiseLayer& L, const Int16Plane& pl,
+                                                                            const int32_t* w, int64_t bias, int64_t* dst) {
+  thread_local std::vector<int32_t> row;
+  if (row.size() < static_cast<size_t>(L.OW + 32)) row.resize(static_cast<size_t>(L.OW + 32));
+  const Int16Taps k = int16_taps(L, pl, w);
+  for (int64_t y = 0; y < L.OH; ++y) {
+    rows_int16(L, pl, k, y, row.data());
+    for (int64_t x = 0; x < L.OW; ++x) dst[y * L.OW + x] = static_cast<int64_t>(row[static_cast<size_t>(x)]) + bias;
+  }
 }
 
 // AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
@@ -222,27 +339,74 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
   const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
-  // Output only, bytes out, AVX-512: channels whose requant has the 16-lane route over the proven range
-  // of their sums go from int32 sums to bytes without an int64 plane.
-  std::vector<HighMulChannel> high_mul;
-  bool any_high_mul = false;
-  if (direct && uses_avx512(isa) && out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr &&
-      out.requant != nullptr) {
-    high_mul.resize(static_cast<size_t>(L.O));
-    for (int64_t o = 0; o < L.O; ++o) {
-      HighMulChannel& h = high_mul[static_cast<size_t>(o)];
-      const int64_t bias = L.bias[static_cast<size_t>(o)], bound = L.sum_bound[static_cast<size_t>(o)];
-      h.ok = std::abs(bias) <= INT32_MAX - bound && out.requant->high_mul_params(static_cast<size_t>(o), bias, -bound, bound, h.params);
-      h.add = h.ok ? static_cast<int32_t>(bias) : 0;
-      any_high_mul = any_high_mul || h.ok;
-    }
-  }
+  // Output only, bytes out, AVX-512: channels whose requant has the 16-lane route (decided by the
+  // planner) go from int32 sums to bytes without an int64 plane.
+  const HighMulChannel* high_mul = direct && uses_avx512(isa) && out.acc_out == nullptr && out.requant_out == nullptr &&
+                                           out.narrow_out != nullptr && out.requant != nullptr ? out.high_mul : nullptr;
   MinMax total;
   std::mutex total_mutex;
   // A task: one (n, c) input plane, padded into a per-thread int32 plane (it stays in cache), and its m
   // output channels.
-  pool.run(N * L.C, [&](int64_t nc) {
-    const int64_t n = nc / L.C, c = nc % L.C;
+  // Rows of at most 16 outputs fill the int32 kernel's 16 lanes better than the int16 kernel's 32.
+  // Tasks of whole input planes, enough of them per task to amortize the per-task work on small planes.
+  const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
+  const int64_t chunks = (L.C + per_task - 1) / per_task;
+  const bool int16 = L.int16 && uses_avx512(isa) && L.KH * L.KW <= 64 && L.OW > 16;
+  const int64_t QW = (L.PW + L.stride_w - 1) / L.stride_w + 32;  // slack: a 32-lane load never leaves the phase row
+  if (int16) {
+    pool.run(N * chunks, [&](int64_t task) {
+      const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
+      MinMax mm;
+      Ranges32 r;
+      init_ranges32(r);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+      const int64_t nc = n * L.C + c;
+      thread_local std::vector<int16_t> phases;
+      const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW);
+      if (phases.size() < size) phases.resize(size);
+      const int64_t at = nc * L.H * L.W;
+      if (input.wide != nullptr)
+        fill_int16_phases(L, input.wide + at, phases.data(), QW);
+      else if (input.is_signed)
+        fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
+      else
+        fill_int16_phases(L, input.bytes + at, phases.data(), QW);
+      const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w};
+      for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+        const int64_t no = n * L.O + o;
+        const int32_t* w = L.weight.data() + o * L.KH * L.KW;
+        if (high_mul != nullptr && high_mul[o].ok) {
+          plane_int16_requant(L, pl, w, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
+                              out.narrow_out + no * P, r);
+          continue;
+        }
+        thread_local std::vector<int64_t> local;
+        if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
+        int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();
+        plane_int16_wide(L, pl, w, L.bias[static_cast<size_t>(o)], dst);
+        MinMax run;
+        out.min_max(dst, P, run.acc_min, run.acc_max);
+        finish_run(out, n, o, 0, P, run, dst);
+        mm.merge(run);
+      }
+      }
+      merge_ranges32(r, mm);
+      std::lock_guard<std::mutex> lock(total_mutex);
+      total.merge(mm);
+    });
+    PathCounters& pc = path_counters();
+    pc.add(Path::depthwise_int16_avx512);
+    pc.add(Path::depthwise_acc32);
+    if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
+    return total;
+  }
+  pool.run(N * chunks, [&](int64_t task) {
+    const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
+    MinMax mm;
+    Ranges32 r;
+    if (high_mul != nullptr) init_ranges32(r);
+    for (int64_t c = c_begin; c < c_end; ++c) {
+    const int64_t nc = n * L.C + c;
     thread_local std::vector<int32_t> padded;
     if (padded.size() < static_cast<size_t>(plane_size)) padded.resize(static_cast<size_t>(plane_size));
     int32_t* plane = padded.data();
@@ -251,9 +415,9 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     std::fill(plane, plane + L.pad_top * L.PW, pad);
     std::fill(plane + (L.pad_top + L.H) * L.PW, plane + plane_size, pad);
     for (int64_t y = 0; y < L.H; ++y) {
-      int32_t* r = plane + (y + L.pad_top) * L.PW;
-      std::fill(r, r + L.pad_left, pad);
-      std::fill(r + L.pad_left + L.W, r + L.PW, pad);
+      int32_t* prow = plane + (y + L.pad_top) * L.PW;
+      std::fill(prow, prow + L.pad_left, pad);
+      std::fill(prow + L.pad_left + L.W, prow + L.PW, pad);
     }
     const int64_t at = nc * L.H * L.W;
     if (input.wide != nullptr)
@@ -262,14 +426,13 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
       fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, plane);
     else
       fill_plane(L, input.bytes + at, plane);
-    MinMax mm;
     for (int64_t o = c * m; o < (c + 1) * m; ++o) {
       const int64_t no = n * L.O + o;
       PlaneArgs a{plane, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
                   L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, nullptr};
-      if (any_high_mul && high_mul[static_cast<size_t>(o)].ok) {
-        plane_avx512_requant(a, high_mul[static_cast<size_t>(o)], static_cast<int32_t>(out.requant->lo()),
-                             static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, mm);
+      if (high_mul != nullptr && high_mul[o].ok) {
+        plane_avx512_requant(a, high_mul[o], static_cast<int32_t>(out.requant->lo()),
+                             static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r);
         continue;
       }
       thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
@@ -296,13 +459,15 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
       finish_run(out, n, o, 0, P, run, dst);
       mm.merge(run);
     }
+    }
+    if (high_mul != nullptr) merge_ranges32(r, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });
   PathCounters& pc = path_counters();
   pc.add(tier);
   pc.add(L.acc32 ? Path::depthwise_acc32 : Path::depthwise_acc64);
-  if (any_high_mul) pc.add(Path::requant_high_mul16);
+  if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
   return total;
 }
 

@@ -144,6 +144,7 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace rec
               fused_value = new_tensor(shape, next.output.type, layout, storage(i + 1));
               stage.requant_out = fused_value.data.data();
               stage.requant = plan.nodes()[i + 1].requant.get();
+          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data();
             }
             const MinMax mm = np.kernel == NodeKernel::gemm ? run_gemm(*np.gemm, x, stage, pool, workspace)
                                                             : run_depthwise(*np.depthwise, x, stage, plan.isa(), pool, workspace);
@@ -370,7 +371,19 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
     Value& v = values[i];
     if (node.kind() == OpKind::input) {
       if (next_input >= inputs.size()) throw InputError("", where(node), "no input tensor given");
-      IntTensor t = inputs[next_input++];
+      const IntTensor& given = inputs[next_input++];
+      if (fits_byte(node.output.type) && given.shape == node.output.shape) {
+        // Straight into packed bytes: a vectorized range check, then the narrowing (no copy of the tensor).
+        int64_t mn = INT64_MAX, mx = INT64_MIN;
+        min_max_for(plan.isa())(given.data.data(), static_cast<int64_t>(given.data.size()), mn, mx);
+        check_known_range(node, given, mn, mx);
+        v.present = true, v.narrow = true, v.shape = given.shape, v.type = node.output.type, v.layout = given.layout;
+        uint8_t* dst = narrow_storage(B, i, given.shape);
+        narrow_for(plan.isa())(given.data.data(), static_cast<int64_t>(given.data.size()), dst);
+        v.bytes = dst;
+        continue;
+      }
+      IntTensor t = given;
       t.type = node.output.type;
       check_value(node, t);
       store(v, std::move(t), B, i);
@@ -413,6 +426,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
           const Node& nn = network.nodes[i + 1];
           next = &values[i + 1];
           stage.requant = plan.nodes()[i + 1].requant.get();
+          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data();
           next->present = true, next->shape = shape, next->type = nn.output.type, next->layout = layout;
           if (fits_byte(nn.output.type)) {
             next->narrow = true;

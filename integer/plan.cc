@@ -171,6 +171,8 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
     worst = std::max(worst, amax * abs_sum);
   }
   L->acc32 = worst <= kInt32Max;
+  L->int16 = L->acc32 && in.lo >= INT16_MIN && in.hi <= INT16_MAX &&
+             std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT16_MIN && w <= INT16_MAX; });
   why = std::string("depthwise ") + (L->acc32 ? "acc32" : "acc64");
   return L;
 }
@@ -247,6 +249,17 @@ void Plan::plan_node(size_t i) {
             rp.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(next.op).requant, node.output.type.min(),
                                                         node.output.type.max(), isa_);
             rp.description = "fused into " + node.name + " (" + rp.requant->routes() + ")";
+            // The 16-lane requant of the AVX-512 output-only stages (AMX row convs and depthwise).
+            if (uses_avx512(isa_) && np.depthwise) {
+              np.high_mul = high_mul_channels(*rp.requant, np.depthwise->bias, np.depthwise->sum_bound);
+            } else if (uses_avx512(isa_) && np.gemm && np.gemm->amx_rows) {
+              np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound));
+            }
+            if (!np.high_mul.empty()) {
+              int64_t on = 0;
+              for (const HighMulChannel& h : np.high_mul) on += h.ok ? 1 : 0;
+              rp.description += ", 16-lane int32 requant on " + std::to_string(on) + " of " + std::to_string(np.high_mul.size()) + " channels";
+            }
           }
         }
         break;

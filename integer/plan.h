@@ -63,6 +63,7 @@ struct DepthwiseLayer {
   int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
   int64_t pad_value = 0;
   bool acc32 = true;             // else int64 accumulation (proven not to overflow)
+  bool int16 = false;            // acc32, and inputs (padding included) and weights inside int16: vpdpwssd
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
   std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|
@@ -77,6 +78,7 @@ struct NodePlan {
   std::unique_ptr<FusedRequant> requant;  // a requant node's stage (kernel requant or fused)
   std::unique_ptr<AddRequantLayer> add_requant;
   bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
+  std::vector<HighMulChannel> high_mul;   // fused, AVX-512, output only: the 16-lane requant per channel
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)
 };
 

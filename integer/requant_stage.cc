@@ -460,6 +460,20 @@ bool FusedRequant::high_mul_params(size_t o, int64_t acc_add, int64_t t_lo, int6
   return true;
 }
 
+std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound) {
+  std::vector<HighMulChannel> out(add.size());
+  bool any = false;
+  for (size_t o = 0; o < add.size() && o < rq.channels(); ++o) {
+    HighMulChannel& h = out[o];
+    h.ok = bound[o] >= 0 && bound[o] <= INT32_MAX && std::abs(add[o]) <= INT32_MAX - bound[o] &&
+           rq.high_mul_params(o, add[o], -bound[o], bound[o], h.params);
+    h.add = h.ok ? static_cast<int32_t>(add[o]) : 0;
+    any = any || h.ok;
+  }
+  if (!any) out.clear();
+  return out;
+}
+
 int64_t FusedRequant::lo() const { return rq_->lo; }
 int64_t FusedRequant::hi() const { return rq_->hi; }
 

@@ -97,4 +97,15 @@ class FusedRequant {
   std::vector<Channel> channels_;
 };
 
+// Per output channel of a conv/linear whose requant is fused: the 16-lane route where high_mul_params
+// proved it for the channel's sums t in [-bound[o], bound[o]] (the accumulator is t + add[o], and
+// |add| + bound < 2^31 so that it is tracked in int32 lanes). Decided once, by the planner.
+struct HighMulChannel {
+  FusedRequant::HighMulParams params;
+  int32_t add = 0;
+  bool ok = false;
+};
+// Empty when no channel has the route.
+std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound);
+
 }  // namespace qv::integer

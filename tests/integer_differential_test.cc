@@ -80,6 +80,10 @@ rc::Gen<int64_t> gen_channels() {
   return rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 65);
 }
 rc::Gen<int64_t> gen_spatial() { return rc::gen::element<int64_t>(1, 2, 3, 5, 6, 7, 8, 9, 11, 13, 14, 15, 16, 17); }
+// Depthwise rows also around the int16 kernel's 32-output blocks (it runs rows of more than 16).
+rc::Gen<int64_t> gen_row_width() {
+  return rc::gen::oneOf(gen_spatial(), rc::gen::element<int64_t>(31, 32, 33, 34, 47, 63, 64, 65, 66, 97));
+}
 
 Rational gen_rational(bool dyadic, int max_log_den) {
   const BigInt num = *rc::gen::inRange<int64_t>(-(int64_t{1} << 20), int64_t{1} << 20);
@@ -305,7 +309,7 @@ void conv_property(Isa isa, bool depthwise, Checker check = check_identical) {
   op.pad_value = *rc::gen::arbitrary<bool>() ? gen_value(in_type) : gen_value(IntType{16, true});
   const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (op.weight.dim(2) - 1) + 1 - op.pad_top - op.pad_bottom);
   const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (op.weight.dim(3) - 1) + 1 - op.pad_left - op.pad_right);
-  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_spatial());
+  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, depthwise ? *gen_row_width() : *gen_spatial());
   const int64_t N = *rc::gen::element<int64_t>(1, 1, 2);
   IntTensor input = random_tensor({N, C, H, W}, in_type, "NCHW", rng);
   const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
@@ -648,6 +652,8 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
   expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
+  // Depthwise rows of 32 outputs: the int16 kernel on AVX-512, with the 16-lane requant.
+  expect_output_only_identical(synthetic_mobilenet_v2(64, 1), 1, isa());
   expect_output_only_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools on packed bytes
 
   std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
@@ -660,11 +666,11 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
       expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512,
-                                       Path::requant_high_mul16});
+                                       Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
       expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
-                                       Path::gemm_requant8_avx512, Path::requant_high_mul16});
+                                       Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
