@@ -201,15 +201,6 @@ __attribute__((target("avx512f"))) void init_ranges(RangeVectors& rv) {
   rv.ahi = rv.yhi = _mm512_set1_epi64(INT64_MIN);
 }
 
-__attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax& mm) {
-  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
-  _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
-  for (int j = 0; j < 16; ++j) {
-    if (a0[j] > a1[j]) continue;  // a lane no value reached
-    mm.acc_min = std::min<int64_t>(mm.acc_min, a0[j]), mm.acc_max = std::max<int64_t>(mm.acc_max, a1[j]);
-    mm.y_min = std::min<int64_t>(mm.y_min, y0[j]), mm.y_max = std::max<int64_t>(mm.y_max, y1[j]);
-  }
-}
 
 __attribute__((target("avx512f"))) void merge_ranges(const RangeVectors& rv, MinMax& mm) {
   alignas(64) int64_t a0[8], a1[8], y0[8], y1[8];

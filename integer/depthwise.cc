@@ -98,15 +98,6 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
   }
 }
 
-__attribute__((target("avx512f"))) void merge_ranges32(const Ranges32& r, MinMax& mm) {
-  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
-  _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
-  for (int j = 0; j < 16; ++j) {
-    if (a0[j] > a1[j]) continue;  // a lane no value reached
-    mm.acc_min = std::min<int64_t>(mm.acc_min, a0[j]), mm.acc_max = std::max<int64_t>(mm.acc_max, a1[j]);
-    mm.y_min = std::min<int64_t>(mm.y_min, y0[j]), mm.y_max = std::max<int64_t>(mm.y_max, y1[j]);
-  }
-}
 
 // Output only: the same sums as plane_avx512_direct, a row at a time into an int32 row that the 16-lane
 // route requantizes straight into the output bytes, tracking accumulator and output ranges.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <climits>
 
+#include "integer/output_stage.h"
 #include "integer/requant_stage.h"
 
 namespace qv::integer {
@@ -35,6 +36,17 @@ struct Ranges32 {
 __attribute__((target("avx512f"))) inline void init_ranges32(Ranges32& r) {
   r.acc_lo = r.y_lo = _mm512_set1_epi32(INT32_MAX);
   r.acc_hi = r.y_hi = _mm512_set1_epi32(INT32_MIN);
+}
+
+// Widens mm by the lanes' ranges (lanes that no value reached are skipped).
+__attribute__((target("avx512f"))) inline void merge_ranges32(const Ranges32& r, MinMax& mm) {
+  alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
+  _mm512_store_si512(a0, r.acc_lo), _mm512_store_si512(a1, r.acc_hi), _mm512_store_si512(y0, r.y_lo), _mm512_store_si512(y1, r.y_hi);
+  for (int j = 0; j < 16; ++j) {
+    if (a0[j] > a1[j]) continue;
+    mm.acc_min = std::min<int64_t>(mm.acc_min, a0[j]), mm.acc_max = std::max<int64_t>(mm.acc_max, a1[j]);
+    mm.y_min = std::min<int64_t>(mm.y_min, y0[j]), mm.y_max = std::max<int64_t>(mm.y_max, y1[j]);
+  }
 }
 
 // dst[i] = requant_high_mul_scalar(t[i]) for i in [0, n), any n (masked tail), widening the ranges by
