@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "integer/requant_stage.h"
+#include "integer/requant_table.h"
 #include "integer/thread_pool.h"
 #include "ir/tensor.h"
 
@@ -14,6 +15,7 @@ namespace qv::integer {
 
 struct AddRequantLayer {
   std::vector<std::unique_ptr<FusedRequant>> branches;
+  std::vector<std::unique_ptr<RequantTable>> tables;  // per branch, where its input type is small (output mode)
 };
 
 IntTensor run_add_requant(const AddRequantLayer& layer, const std::vector<const IntTensor*>& inputs, IntType out_type,

@@ -21,14 +21,17 @@ namespace {
 
 constexpr int64_t kBlock = 32;  // pixels and channels per block: 2 x 2 tiles of 16 x 16
 
-// The packed-row geometry of a layer.
+// The packed-row geometry of a layer. A padded row is stored in stride_w phases, phase p holding
+// columns p, p + s, p + 2s, ...: tap kx of output x then reads phase (kx*dilation_w) % s at
+// x + (kx*dilation_w) / s, so the 16 pixels of a B tile are consecutive granules for every stride.
 struct Rows {
   bool flat;          // 1x1, stride 1, no padding: one row of H*W pixels per image
   int64_t rows;       // packed rows per (n, g): PH, or 1
   int64_t out_rows;   // output rows: OH, or 1
   int64_t out_len;    // output pixels per output row: OW, or OH*OW
   int64_t width;      // columns with data or padding: PW, or H*W
-  int64_t pwp;        // packed columns: out_len rounded up to 16, plus the kernel's reach
+  int64_t phases;     // stride_w (1 when flat)
+  int64_t pwp;        // packed columns per phase: out_len rounded up to 16, plus the kernel's reach
 };
 
 Rows rows_of(const GemmLayer& L) {
@@ -38,7 +41,8 @@ Rows rows_of(const GemmLayer& L) {
   r.out_rows = r.flat ? 1 : L.OH;
   r.out_len = r.flat ? L.OH * L.OW : L.OW;
   r.width = r.flat ? L.H * L.W : L.PW;
-  r.pwp = std::max(r.width, (r.out_len + 15) / 16 * 16 + (L.KW - 1) * L.dilation_w);
+  r.phases = r.flat ? 1 : L.stride_w;
+  r.pwp = std::max((r.width + r.phases - 1) / r.phases, (r.out_len + 15) / 16 * 16 + (L.KW - 1) * L.dilation_w / r.phases + 1);
   return r;
 }
 
@@ -58,8 +62,32 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     const int64_t x_lo = R.flat ? 0 : L.pad_left, x_hi = R.flat ? plane : L.pad_left + L.W;
     const int64_t src0 = R.flat ? 0 : iy * L.W;
     for (int64_t q = 0; q < L.cq; ++q) {
-      uint32_t* dst = image + (task * L.cq + q) * R.pwp;
       const uint32_t p = pad[static_cast<size_t>(q)];
+      const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
+      const T* s[4];
+      for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
+      if (R.phases > 1) {
+        // Strided: column x goes to phase x % s at x / s; columns past `width` (and the phase rows'
+        // slack) are 0.
+        for (int64_t ph = 0; ph < R.phases; ++ph) {
+          uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
+          for (int64_t j = 0; j < R.pwp; ++j) {
+            const int64_t x = j * R.phases + ph;
+            uint32_t gr = 0;
+            if (x >= R.width) {
+              gr = 0;
+            } else if (!data_row || x < x_lo || x >= x_hi) {
+              gr = p;
+            } else {
+              for (int64_t l = 0; l < lanes; ++l)
+                gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][x - x_lo]) - L.act_offset)) << (8 * l);
+            }
+            dst[j] = gr;
+          }
+        }
+        continue;
+      }
+      uint32_t* dst = image + (task * L.cq + q) * R.pwp;
       if (!data_row) {
         std::fill(dst, dst + R.width, p);
       } else {
@@ -68,9 +96,6 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
       }
       std::fill(dst + R.width, dst + R.pwp, 0u);
       if (!data_row) continue;
-      const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
-      const T* s[4];
-      for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
       int64_t x = x_lo;
       if constexpr (sizeof(T) == 1) {
         if (lanes == 4) {
@@ -106,7 +131,8 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
 struct BlockArgs {
   const uint32_t* weight;  // A: the first K step of channels o0..o0+15; o0+16.. is 16*kg granules on
   const uint32_t* pixels;  // B: packed row of tap (0, 0), granule 0, column of the block's first pixel
-  int64_t kg, cq, pwp, ks, KH, KW, tap_row, tap_col;  // tap_row: granules between kernel rows; tap_col: between columns
+  int64_t kg, cq, pwp, ks, KH, KW;
+  const int64_t* tap;      // [KH*KW]: granules from `pixels` to each tap's first granule row
   int32_t* out;            // [32 channels][32 pixels]
 };
 
@@ -121,7 +147,7 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
   const uint32_t* w = a.weight;  // K steps in order: (ky, kx, c)
   for (int64_t ky = 0; ky < a.KH; ++ky)
     for (int64_t kx = 0; kx < a.KW; ++kx) {
-      const uint32_t* x = a.pixels + ky * a.tap_row + kx * a.tap_col;
+      const uint32_t* x = a.pixels + a.tap[ky * a.KW + kx];
       for (int64_t c = 0; c < a.cq; c += a.ks, w += 16 * a.ks) {
         _tile_loadd(4, w, a_stride);
         if constexpr (NA == 2) _tile_loadd(5, w + 16 * a.kg, a_stride);
@@ -214,7 +240,7 @@ __attribute__((target("avx512f"))) void merge_ranges(const RangeVectors& rv, Min
 }  // namespace
 
 bool amx_rows_fits(const GemmLayer& L) {
-  return L.granule == 4 && L.chunk >= L.kg && L.stride_w == 1 && L.OH * L.OW >= 16;
+  return L.granule == 4 && L.chunk >= L.kg && L.stride_w >= 1 && L.stride_w <= 4 && L.OH * L.OW >= 16;
 }
 
 void pack_amx_rows_weights(GemmLayer& L) {
@@ -230,7 +256,14 @@ void pack_amx_rows_weights(GemmLayer& L) {
 MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws) {
   const Rows R = rows_of(L);
-  uint32_t* image = scratch(ws.image, N * L.G * R.rows * L.cq * R.pwp);
+  uint32_t* image = scratch(ws.image, N * L.G * R.rows * R.phases * L.cq * R.pwp);
+  const int64_t row_pitch = R.phases * L.cq * R.pwp;  // granules per packed row
+  std::vector<int64_t> tap(static_cast<size_t>(L.KH * L.KW));
+  for (int64_t ky = 0; ky < L.KH; ++ky)
+    for (int64_t kx = 0; kx < L.KW; ++kx) {
+      const int64_t col = kx * L.dilation_w;
+      tap[static_cast<size_t>(ky * L.KW + kx)] = ky * L.dilation_h * row_pitch + (col % R.phases) * L.cq * R.pwp + col / R.phases;
+    }
   if (input.wide != nullptr) pack_rows(L, R, input.wide, N, image, pool);
   else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
   else pack_rows(L, R, input.bytes, N, image, pool);
@@ -272,9 +305,9 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     BlockArgs a{};
     a.weight = L.weight_rows.data() + (g * og + sb * kBlock) * L.kg;
     a.kg = L.kg, a.cq = L.cq, a.pwp = R.pwp, a.ks = ks, a.KH = L.KH, a.KW = L.KW;
-    a.tap_row = L.dilation_h * L.cq * R.pwp, a.tap_col = L.dilation_w;
+    a.tap = tap.data();
     a.out = tile;
-    const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * L.cq * R.pwp;
+    const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * row_pitch;
     MinMax mm;
     RangeVectors rv;
     Ranges32 r32;

@@ -1,4 +1,4 @@
-// Channel-major AMX convolution over packed rows (avx512amx tier, Q8, stride_w 1, whole int32 reductions).
+// Channel-major AMX convolution over packed rows (avx512amx tier, Q8, stride_w 1 to 4, whole int32 reductions).
 //
 // The pixel-major kernel (gemm_amx.cc) puts pixels in tile rows, so its output tile is [pixel][channel]
 // and the requant has to gather each channel's values; pixels of a strip that crosses an output row are
@@ -6,9 +6,10 @@
 // output channels x ks weight granules, B is ks granules x 16 consecutive pixels of one input row, and
 // the sums come out as [channel][pixel]: each channel's run of pixels is contiguous, as the NCHW output is.
 //
-// For that the activations are packed per row as granule planes, [rows][cq][PWp]: granule q of every
-// pixel of a row is contiguous, so a B tile is one tileloadd with a row stride of PWp granules (stride_w 1
-// keeps a tap's 16 pixels consecutive). A 1x1 conv with stride 1 and no padding is one long row per
+// For that the activations are packed per row as granule planes, [rows][phases][cq][PWp]: granule q of
+// every pixel of a row is contiguous, so a B tile is one tileloadd with a row stride of PWp granules. A
+// strided row is split into stride_w phases (columns p, p + s, ...), which keeps a tap's 16 pixels
+// consecutive for any stride. A 1x1 conv with stride 1 and no padding is one long row per
 // image (H*W pixels). Weights are re-packed as A tiles, [G][Og/16 rounded up to even][Kg/ks][16][ks]: each
 // K step of a block of 16 channels is one contiguous tile (1 KiB at ks = 16), read as a sequential stream.
 #pragma once

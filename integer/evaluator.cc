@@ -1,6 +1,8 @@
 #include "integer/evaluator.h"
 
 #include <algorithm>
+#include <mutex>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -296,6 +298,39 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
     out.wide = new_tensor(first.shape, out.type, first.layout.c_str());
   }
   out.present = true, out.shape = first.shape, out.layout = first.layout;
+  // Packed 8-bit branches whose requants are tabulated over their whole input type: one lookup per term.
+  bool tabulated = sum64 && L.tables.size() == in.size();
+  for (size_t br = 0; tabulated && br < in.size(); ++br) {
+    const RequantTable* t = L.tables[br].get();
+    tabulated = t != nullptr && in[br]->narrow && t->in_lo == in[br]->type.min() && t->in_lo + t->values - 1 == in[br]->type.max() &&
+                static_cast<int64_t>(t->y.size()) == C * t->values;
+  }
+  if (tabulated) {
+    pool.run(N * C, [&](int64_t nc) {
+      const size_t channel = static_cast<size_t>(nc % C);
+      thread_local std::vector<int64_t> sum;
+      sum.assign(static_cast<size_t>(inner), 0);
+      for (size_t br = 0; br < in.size(); ++br) {
+        const RequantTable& t = *L.tables[br];
+        const uint8_t* p = in[br]->bytes + nc * inner;
+        // Byte to value (two's complement when signed), then to the table's index.
+        const int32_t* row = t.channel(channel) - t.in_lo;
+        if (in[br]->type.is_signed)
+          for (int64_t k = 0; k < inner; ++k) sum[static_cast<size_t>(k)] += row[static_cast<int8_t>(p[k])];
+        else
+          for (int64_t k = 0; k < inner; ++k) sum[static_cast<size_t>(k)] += row[p[k]];
+      }
+      for (int64_t k = 0; k < inner; ++k) {
+        const int64_t y = std::min(std::max(sum[static_cast<size_t>(k)], lo), hi);
+        if (narrow)
+          dst8[nc * inner + k] = static_cast<uint8_t>(y);
+        else
+          out.wide.data[static_cast<size_t>(nc * inner + k)] = y;
+      }
+    });
+    path_counters().add(Path::requant_table);
+    return;
+  }
   pool.run(N * C, [&](int64_t nc) {
     const size_t channel = static_cast<size_t>(nc % C);
     thread_local std::vector<int64_t> term, x;
@@ -343,6 +378,44 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
 }
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
+
+// A standalone requant into an 8-bit type by its table (RequantTable), from packed bytes or int64. False,
+// with nothing stored, when an input lies outside the table or an output outside the declared type: the
+// generic path then runs and reports exactly as the reference.
+bool requant_by_table(const RequantTable& t, const Value& x, const Node& node, Value& v, OutputBuffers& B, size_t i, ThreadPool& pool) {
+  if (x.shape != node.output.shape || x.shape.size() < 2) return false;
+  const int64_t N = x.shape[0], C = x.shape[1], count = element_count(x.shape), inner = count / std::max<int64_t>(N * C, 1);
+  if (static_cast<int64_t>(t.y.size()) != C * t.values) return false;
+  uint8_t* dst = narrow_storage(B, i, x.shape);
+  std::atomic<bool> ok{true};
+  std::mutex range_mutex;
+  int64_t y_min = INT64_MAX, y_max = INT64_MIN;
+  pool.run(N * C, [&](int64_t nc) {
+    const int32_t* row = t.channel(static_cast<size_t>(nc % C));
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    bool inside = true;
+    for (int64_t k = 0; k < inner; ++k) {
+      const int64_t value = x.narrow ? (x.type.is_signed ? static_cast<int64_t>(static_cast<int8_t>(x.bytes[nc * inner + k])) : x.bytes[nc * inner + k])
+                                     : x.wide.data[static_cast<size_t>(nc * inner + k)];
+      const int64_t at = value - t.in_lo;
+      if (at < 0 || at >= t.values) {
+        inside = false;
+        break;
+      }
+      const int32_t y = row[at];
+      lo = std::min(lo, y), hi = std::max(hi, y);
+      dst[nc * inner + k] = static_cast<uint8_t>(y);
+    }
+    if (!inside) ok = false;
+    std::lock_guard<std::mutex> lock(range_mutex);
+    y_min = std::min<int64_t>(y_min, lo), y_max = std::max<int64_t>(y_max, hi);
+  });
+  if (!ok || !in_type(node.output.type, y_min, y_max)) return false;
+  v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
+  v.bytes = dst;
+  path_counters().add(Path::requant_table);
+  return true;
+}
 
 Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<char>& wanted,
                            const std::map<std::string, size_t>& index, OutputBuffers& B) {
@@ -480,6 +553,9 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
                                node.output.type, dst, pool);
           break;
         }
+        if (np.kernel == NodeKernel::requant && np.requant_table && in.size() == 1 && fits_byte(node.output.type) &&
+            requant_by_table(*np.requant_table, *in[0], node, v, B, i, pool))
+          break;
         std::vector<IntTensor> unpacked;
         unpacked.reserve(in.size());
         std::vector<const IntTensor*> args;

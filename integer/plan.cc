@@ -268,7 +268,9 @@ void Plan::plan_node(size_t i) {
         const Node& in = producer(network, node);
         np.kernel = NodeKernel::requant;
         np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max(), isa_);
-        np.description = "requant stage (" + np.requant->routes() + ")";
+        np.requant_table = tabulate(*np.requant, in.output.type);
+        np.description = "requant stage (" + np.requant->routes() + ")" +
+                         (np.requant_table ? ", tabulated over " + std::to_string(np.requant_table->values) + " input values" : "");
         break;
       }
       case OpKind::add_requant: {
@@ -284,9 +286,11 @@ void Plan::plan_node(size_t i) {
           if (in == nullptr) throw std::invalid_argument("node '" + node.name + "': unknown input '" + node.inputs[b] + "'");
           np.add_requant->branches.push_back(
               std::make_unique<FusedRequant>(op.branches[b], in->output.type.min(), in->output.type.max(), isa_));
+          np.add_requant->tables.push_back(tabulate(*np.add_requant->branches.back(), in->output.type));
         }
         np.kernel = NodeKernel::add_requant;
-        np.description = "add_requant stages";
+        const bool tabulated = std::all_of(np.add_requant->tables.begin(), np.add_requant->tables.end(), [](const auto& t) { return t != nullptr; });
+        np.description = tabulated ? "add_requant stages, tabulated" : "add_requant stages";
         break;
       }
       case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;

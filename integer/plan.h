@@ -28,6 +28,7 @@
 #include "integer/gemm_kernel.h"
 #include "integer/isa.h"
 #include "integer/requant_stage.h"
+#include "integer/requant_table.h"
 #include "ir/network.h"
 
 namespace qv::integer {
@@ -76,6 +77,7 @@ struct NodePlan {
   std::unique_ptr<GemmLayer> gemm;
   std::unique_ptr<DepthwiseLayer> depthwise;
   std::unique_ptr<FusedRequant> requant;  // a requant node's stage (kernel requant or fused)
+  std::unique_ptr<RequantTable> requant_table;  // kernel requant over a small input type (output mode)
   std::unique_ptr<AddRequantLayer> add_requant;
   bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
   std::vector<HighMulChannel> high_mul;   // fused, AVX-512, output only: the 16-lane requant per channel

@@ -649,6 +649,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     op.weight = filled({2, 2000}, IntType{16, true}, "OI", -32768);
     run(make_linear_case(std::move(op), filled({1, 2000}, IntType{8, false}, "NC", 255), false));
   }
+  // A conv strided by more than conv_q8_amx_rows' phases (4): the pixel-major AMX kernel.
+  {
+    Conv2dOp op;
+    op.stride_h = op.stride_w = 5;
+    op.weight = random_tensor({20, 8, 3, 3}, IntType{8, true}, "OIHW", rng);
+    run(make_conv_case(std::move(op), random_tensor({1, 8, 40, 40}, IntType{8, false}, "NCHW", rng), false));
+  }
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
   expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
@@ -660,7 +667,8 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::other_reference, Path::output_packed};
+                                Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::other_reference, Path::output_packed,
+                                Path::requant_table};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;

@@ -19,6 +19,7 @@
 #include "integer/path_counters.h"
 #include "integer/requant16_avx512.h"
 #include "integer/requant_stage.h"
+#include "integer/requant_table.h"
 #include "ir/requant.h"
 
 namespace qv {
@@ -270,6 +271,36 @@ TEST(RequantHighMul16, TieSolverByHand) {
   EXPECT_FALSE(granted(Rational(1, 4), -1, -1));  // -1 == 3 (mod 4)
   EXPECT_TRUE(granted(Rational(1, 4), 0, 2));
   EXPECT_FALSE(granted(Rational(1, 4), -5, -5));
+}
+
+// RequantTable: every entry equals requant_ref for that input value, for random requants of every
+// form over input types of up to 12 bits; wider inputs are refused.
+TEST(RequantTable, EveryEntryEqualsRequantRef) {
+  EXPECT_TRUE(rc::check("tabulated requant == requant_ref", [] {
+    const IntType in_type{*rc::gen::resize(100, rc::gen::inRange(1, 13)), *rc::gen::arbitrary<bool>()};
+    ExactRequant f;
+    f.rounding = *rc::gen::elementOf(kAllRoundings);
+    const size_t channels = *rc::gen::inRange<size_t>(1, 4);
+    for (size_t c = 0; c < channels; ++c) {
+      f.alpha.push_back(Rational(*rc::gen::inRange<int64_t>(-5000, 5001), *rc::gen::inRange<int64_t>(1, 3000)));
+      f.delta.push_back(Rational(*rc::gen::inRange<int64_t>(-500, 501), *rc::gen::inRange<int64_t>(1, 64)));
+    }
+    Requant rq{f, *rc::gen::inRange<int64_t>(-128, 1), *rc::gen::inRange<int64_t>(0, 256)};
+    RC_TAG(in_type.name());
+    const integer::FusedRequant stage(rq, in_type.min(), in_type.max(), Isa::scalar);
+    const auto table = integer::tabulate(stage, in_type);
+    RC_ASSERT(table != nullptr);
+    for (size_t c = 0; c < channels; ++c)
+      for (int64_t x = in_type.min(); x <= in_type.max(); ++x)
+        RC_ASSERT(static_cast<int64_t>(table->channel(c)[x - table->in_lo]) == requant_ref(rq, c, BigInt(x)));
+  }));
+  ExactRequant f;
+  f.rounding = Rounding::half_even;
+  f.alpha = {Rational(1, 3)};
+  f.delta = {Rational(0)};
+  const Requant rq{f, -128, 127};
+  const IntType wide{13, true};
+  EXPECT_EQ(integer::tabulate(integer::FusedRequant(rq, wide.min(), wide.max()), wide), nullptr);
 }
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }

@@ -1,0 +1,24 @@
+#include "integer/requant_table.h"
+
+#include <numeric>
+
+namespace qv::integer {
+
+std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type) {
+  const int64_t lo = in_type.min(), hi = in_type.max();
+  if (hi - lo + 1 > RequantTable::kMaxValues || static_cast<int64_t>(rq.channels()) * (hi - lo + 1) > RequantTable::kMaxEntries ||
+      rq.lo() < INT32_MIN || rq.hi() > INT32_MAX)
+    return nullptr;
+  auto t = std::make_unique<RequantTable>();
+  t->in_lo = lo, t->values = hi - lo + 1;
+  t->y.resize(static_cast<size_t>(static_cast<int64_t>(rq.channels()) * t->values));
+  std::vector<int64_t> x(static_cast<size_t>(t->values)), y(x.size());
+  std::iota(x.begin(), x.end(), lo);
+  for (size_t c = 0; c < rq.channels(); ++c) {
+    rq.apply(c, x.data(), y.data(), t->values);
+    for (int64_t v = 0; v < t->values; ++v) t->y[static_cast<size_t>(static_cast<int64_t>(c) * t->values + v)] = static_cast<int32_t>(y[static_cast<size_t>(v)]);
+  }
+  return t;
+}
+
+}  // namespace qv::integer
