@@ -379,6 +379,39 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
 
+// A standalone requant into an 8-bit type through its stage, straight into packed bytes (no int64 output
+// tensor, no separate range pass). False, with nothing stored, when an output lies outside the declared
+// type: the generic path then reports exactly as the reference.
+bool requant_narrow(const FusedRequant& rq, const Value& x, const Node& node, Value& v, OutputBuffers& B, size_t i, ThreadPool& pool) {
+  if (x.shape != node.output.shape || x.shape.size() < 2) return false;
+  const int64_t N = x.shape[0], C = x.shape[1], count = element_count(x.shape), inner = count / std::max<int64_t>(N * C, 1);
+  if (static_cast<int64_t>(rq.channels()) != C) return false;
+  uint8_t* dst = narrow_storage(B, i, x.shape);
+  std::mutex range_mutex;
+  int64_t y_min = INT64_MAX, y_max = INT64_MIN;
+  pool.run(N * C, [&](int64_t nc) {
+    const int64_t* src = nullptr;
+    thread_local std::vector<int64_t> unpacked;
+    if (x.narrow) {
+      unpacked.resize(static_cast<size_t>(inner));
+      for (int64_t k = 0; k < inner; ++k)
+        unpacked[static_cast<size_t>(k)] = x.type.is_signed ? static_cast<int64_t>(static_cast<int8_t>(x.bytes[nc * inner + k])) : x.bytes[nc * inner + k];
+      src = unpacked.data();
+    } else {
+      src = x.wide.data.data() + nc * inner;
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    rq.apply_narrow(static_cast<size_t>(nc % C), src, dst + nc * inner, inner, lo, hi);
+    std::lock_guard<std::mutex> lock(range_mutex);
+    y_min = std::min(y_min, lo), y_max = std::max(y_max, hi);
+  });
+  if (!in_type(node.output.type, y_min, y_max)) return false;
+  v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
+  v.bytes = dst;
+  path_counters().add(Path::requant_narrow);
+  return true;
+}
+
 // A standalone requant into an 8-bit type by its table (RequantTable), from packed bytes or int64. False,
 // with nothing stored, when an input lies outside the table or an output outside the declared type: the
 // generic path then runs and reports exactly as the reference.
@@ -553,8 +586,9 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
                                node.output.type, dst, pool);
           break;
         }
-        if (np.kernel == NodeKernel::requant && np.requant_table && in.size() == 1 && fits_byte(node.output.type) &&
-            requant_by_table(*np.requant_table, *in[0], node, v, B, i, pool))
+        if (np.kernel == NodeKernel::requant && in.size() == 1 && fits_byte(node.output.type) &&
+            (np.requant_table ? requant_by_table(*np.requant_table, *in[0], node, v, B, i, pool)
+                              : requant_narrow(*np.requant, *in[0], node, v, B, i, pool)))
           break;
         std::vector<IntTensor> unpacked;
         unpacked.reserve(in.size());

@@ -31,6 +31,7 @@ namespace qv::integer {
   X(requant_exact_shift)     /* exact form, dyadic: int64 multiply-add and a rounding shift */            \
   X(requant_exact_dyadic_equivalent) /* exact, non-dyadic: a dyadic shift proven equal on the range */  \
   X(requant_exact_div64)     /* exact, non-dyadic, not proven equal to a shift: int64 division */        \
+  X(requant_exact_div64_ifma) /* the same division on 8 lanes by AVX-512 IFMA multiply-high */          \
   X(requant_exact_bigint)    /* exact form otherwise: requant_ref per element */                          \
   X(requant_mul_add_shift_int64)                                                                          \
   X(requant_mul_add_shift_int128)                                                                         \
@@ -47,7 +48,8 @@ namespace qv::integer {
   X(gemm_requant8_avx512)    /* evaluate_output: requant in registers from the int32 tile, bytes out */ \
   X(requant_high_mul16)      /* evaluate_output: the 16-lane int32 shift route (requant16_avx512.h) */ \
   X(depthwise_int16_avx512)  /* depthwise on int16 phase planes, tap pairs by vpdpwssd */ \
-  X(requant_table)           /* evaluate_output: add_requant / requant by per-channel tables (requant_table.h) */
+  X(requant_table)           /* evaluate_output: add_requant / requant by per-channel tables (requant_table.h) */ \
+  X(requant_narrow)          /* evaluate_output: a standalone requant straight into packed bytes */
 
 enum class Path {
 #define QV_X(name) name,

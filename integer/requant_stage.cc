@@ -279,6 +279,116 @@ std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, co
   return std::nullopt;
 }
 
+// The exact_div64 route's multiply-high division, where the range of n = mul*acc + add allows it.
+template <class Channel>
+void prepare_magic(Channel& ch, int64_t acc_lo, int64_t acc_hi) {
+  const __int128 n1 = static_cast<__int128>(ch.mul) * acc_lo + ch.add, n2 = static_cast<__int128>(ch.mul) * acc_hi + ch.add;
+  const __int128 n_lo = std::min(n1, n2), n_hi = std::max(n1, n2), den = ch.den;
+  const __int128 q_lo = n_lo >= 0 ? n_lo / den : -((-n_lo + den - 1) / den);  // floor
+  const __int128 base = q_lo * den, span = n_hi - base;
+  if (span >= (static_cast<__int128>(1) << 63)) return;
+  int bits = 1;
+  while ((static_cast<__int128>(1) << bits) <= span) ++bits;
+  ch.magic = true;
+  ch.base = static_cast<uint64_t>(static_cast<unsigned __int128>(base));
+  ch.base_q = static_cast<int64_t>(q_lo);
+  ch.div = DivByConstant::make(static_cast<uint64_t>(ch.den), bits);
+  // For IFMA: the theorem holds for any bound 2^N' above the span, so take N' with N' + l >= 52 (the
+  // first shift is then the instruction's own 52) while u < 2^51 and m < 2^52.
+  if (ch.den >= 2 && bits <= 51) {
+    int l = 0;
+    while ((static_cast<__int128>(1) << l) < den) ++l;
+    const DivByConstant d52 = DivByConstant::make(static_cast<uint64_t>(ch.den), std::max(bits, 52 - l));
+    if (std::max(bits, 52 - l) <= 51 && d52.shift >= 52 && d52.m < (static_cast<unsigned __int128>(1) << 52)) {
+      ch.div = d52;
+      ch.ifma = true;
+    }
+  }
+}
+
+// y = clamp(R(n / den)) from the floor quotient and remainder, as round_div_int64.
+template <Rounding R>
+void div64_magic(int64_t mul, int64_t add, uint64_t base, int64_t base_q, const DivByConstant& div, int64_t lo, int64_t hi,
+                 const int64_t* acc, int64_t* y, int64_t n) {
+  const uint64_t den = div.d;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t u = static_cast<uint64_t>(mul * acc[i] + add) - base;  // exact: the true value is in [0, 2^63)
+    const uint64_t qu = div.quotient(u), r = u - qu * den;
+    const int64_t q = base_q + static_cast<int64_t>(qu);
+    bool up = false;
+    if constexpr (R == Rounding::ceil) up = r != 0;
+    if constexpr (R == Rounding::trunc) up = r != 0 && q < 0;
+    if constexpr (R == Rounding::half_up) up = r >= den - r && r != 0;
+    if constexpr (R == Rounding::half_down) up = r > den - r;
+    if constexpr (R == Rounding::half_even) up = r > den - r || (r != 0 && r == den - r && (q & 1) != 0);
+    if constexpr (R == Rounding::half_away) up = r > den - r || (r != 0 && r == den - r && q >= 0);
+    y[i] = std::clamp(q + (up ? 1 : 0), lo, hi);
+  }
+}
+
+// div64_magic on 8 lanes: vpmullq forms n (exact: its true value fits int64), vpmadd52huq the
+// quotient's first 52-bit shift, vpmullq the remainder.
+template <Rounding R, class Channel>
+__attribute__((target("avx512f,avx512dq,avx512ifma,avx512vl,avx512bw"))) void div64_ifma(const Channel& ch, int64_t lo, int64_t hi,
+                                                                                       const int64_t* acc, int64_t* y, int64_t n) {
+  const __mmask8 all = 0xFF;
+  const __m512i vmul = _mm512_set1_epi64(ch.mul), vadd = _mm512_set1_epi64(ch.add), vbase = _mm512_set1_epi64(static_cast<int64_t>(ch.base));
+  const __m512i vm = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint64_t>(ch.div.m))), vd = _mm512_set1_epi64(ch.den);
+  const __m512i vq0 = _mm512_set1_epi64(ch.base_q), vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m128i count = _mm_cvtsi32_si128(ch.div.shift - 52);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __mmask8 mask = static_cast<__mmask8>(n - i >= 8 ? 0xFF : (1u << (n - i)) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi64(mask, acc + i);
+    const __m512i u = _mm512_sub_epi64(_mm512_add_epi64(_mm512_maskz_mullo_epi64(all, a, vmul), vadd), vbase);
+    const __m512i qu = _mm512_maskz_srl_epi64(all, _mm512_madd52hi_epu64(zero, u, vm), count);
+    const __m512i r = _mm512_sub_epi64(u, _mm512_maskz_mullo_epi64(all, qu, vd));
+    const __m512i q = _mm512_add_epi64(qu, vq0), dr = _mm512_sub_epi64(vd, r);
+    __mmask8 up = 0;
+    const __mmask8 nonzero = _mm512_test_epi64_mask(r, r);
+    if constexpr (R == Rounding::ceil) up = nonzero;
+    if constexpr (R == Rounding::trunc) up = nonzero & _mm512_cmplt_epi64_mask(q, zero);
+    if constexpr (R == Rounding::half_up) up = nonzero & _mm512_cmpge_epi64_mask(r, dr);
+    if constexpr (R == Rounding::half_down) up = _mm512_cmpgt_epi64_mask(r, dr);
+    if constexpr (R == Rounding::half_even)
+      up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_test_epi64_mask(q, one));
+    if constexpr (R == Rounding::half_away)
+      up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_cmpge_epi64_mask(q, zero));
+    const __m512i v = _mm512_mask_add_epi64(q, up, q, one);
+    _mm512_mask_storeu_epi64(y + i, mask, _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi));
+  }
+}
+
+template <class Channel>
+auto div64_vector_for(Isa isa, Rounding r) -> void (*)(const Channel&, int64_t, int64_t, const int64_t*, int64_t*, int64_t) {
+  if (!uses_avx512(isa) || !__builtin_cpu_supports("avx512ifma")) return nullptr;
+  switch (r) {
+    case Rounding::half_even: return div64_ifma<Rounding::half_even, Channel>;
+    case Rounding::half_up: return div64_ifma<Rounding::half_up, Channel>;
+    case Rounding::half_away: return div64_ifma<Rounding::half_away, Channel>;
+    case Rounding::half_down: return div64_ifma<Rounding::half_down, Channel>;
+    case Rounding::floor: return div64_ifma<Rounding::floor, Channel>;
+    case Rounding::ceil: return div64_ifma<Rounding::ceil, Channel>;
+    case Rounding::trunc: return div64_ifma<Rounding::trunc, Channel>;
+  }
+  return nullptr;
+}
+
+using Div64Run = void (*)(int64_t, int64_t, uint64_t, int64_t, const DivByConstant&, int64_t, int64_t, const int64_t*, int64_t*, int64_t);
+
+Div64Run div64_run(Rounding r) {
+  switch (r) {
+    case Rounding::half_even: return div64_magic<Rounding::half_even>;
+    case Rounding::half_up: return div64_magic<Rounding::half_up>;
+    case Rounding::half_away: return div64_magic<Rounding::half_away>;
+    case Rounding::half_down: return div64_magic<Rounding::half_down>;
+    case Rounding::floor: return div64_magic<Rounding::floor>;
+    case Rounding::ceil: return div64_magic<Rounding::ceil>;
+    case Rounding::trunc: return div64_magic<Rounding::trunc>;
+  }
+  return div64_magic<Rounding::floor>;
+}
+
 }  // namespace
 
 FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Isa isa) : rq_(&rq) {
@@ -292,6 +402,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       shift_ = shift_run(isa, f.rounding);
       shift32_ = shift_run32(isa, f.rounding);
       narrow_shift_ = narrow_shift_run(isa, f.rounding);
+      div64_vector_ = div64_vector_for<Channel>(isa, f.rounding);
       rounding_ = f.rounding;
       bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false;
       for (size_t o = 0; o < C; ++o) {
@@ -315,12 +426,15 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
                    affine_fits_int64(static_cast<int64_t>(mul), static_cast<int64_t>(add), acc_lo, acc_hi)) {
           ch = Channel{Route::exact_div64, static_cast<int64_t>(mul), static_cast<int64_t>(add), 0};
           ch.den = static_cast<int64_t>(den);
+          prepare_magic(ch, acc_lo, acc_hi);
           any_div = true;
         } else {
           any_ref = true;
         }
       }
       if (any_div) pc.add(Path::requant_exact_div64);
+      if (div64_vector_ != nullptr && std::any_of(channels_.begin(), channels_.end(), [](const Channel& ch) { return ch.ifma; }))
+        pc.add(Path::requant_exact_div64_ifma);
       if (any_shift) pc.add(Path::requant_exact_shift);
       if (any_equivalent) pc.add(Path::requant_exact_dyadic_equivalent);
       if (any_ref) pc.add(Path::requant_exact_bigint);
@@ -542,6 +656,8 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
       for (int64_t i = 0; i < n; ++i) y[i] = requant_fixed(*rq_, o, acc[i]);  // preconditions proven above
       return;
     case Route::exact_div64:
+      if (ch.ifma && div64_vector_ != nullptr) return div64_vector_(ch, lo, hi, acc, y, n);
+      if (ch.magic) return div64_run(rounding_)(ch.mul, ch.add, ch.base, ch.base_q, ch.div, lo, hi, acc, y, n);
       for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(round_div_int64(ch.mul * acc[i] + ch.add, ch.den, rounding_), lo, hi);
       return;
     case Route::reference:

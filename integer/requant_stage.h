@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "integer/div_by_constant.h"
 #include "integer/isa.h"
 #include "ir/requant.h"
 #include "ir/rounding.h"
@@ -82,6 +83,15 @@ class FusedRequant {
     int shift = 0;
     bool mul32 = false;        // mul and the accumulator range inside int32: shift32_ (vpmuldq)
     int64_t den = 1;           // exact_div64
+    // exact_div64 by a multiply-high: n = mul*acc + add lies in [base, base + 2^bits) with base a multiple
+    // of den (stored mod 2^64), so floor(n/den) = base_q + floor((n - base)/den) (div_by_constant.h).
+    bool magic = false;
+    uint64_t base = 0;
+    int64_t base_q = 0;
+    DivByConstant div{};
+    // The same division on 8 lanes with AVX-512 IFMA (vpmadd52huq) when n - base < 2^51 and the
+    // multiplier fits 52 bits: floor(u/den) = (high 52 bits of u*m) >> (shift - 52).
+    bool ifma = false;
   };
   const Requant* rq_;
   // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.
@@ -93,6 +103,9 @@ class FusedRequant {
   using NarrowShiftRun = void (*)(const ShiftParams& p, int64_t lo, int64_t hi, const int64_t* acc, uint8_t* dst, int64_t n,
                                   int64_t* y_range);
   NarrowShiftRun narrow_shift_ = nullptr;
+  // exact_div64 on 8 lanes (AVX-512 IFMA; nullptr where the CPU or the tier lacks it).
+  using Div64Vector = void (*)(const Channel& ch, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n);
+  Div64Vector div64_vector_ = nullptr;
   Rounding rounding_ = Rounding::floor;  // of the shift route
   std::vector<Channel> channels_;
 };

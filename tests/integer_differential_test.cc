@@ -624,6 +624,10 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     Requant big{f, -5, 5};
     k.net.nodes.push_back(Node{"rq_big", {"fc"}, ValueInfo{fc.output.shape, IntType{4, true}, {}}, RequantOp{big}});
     k.net.output = "rq_big";
+    // Output only: the standalone requant of a wide accumulator straight into bytes (requant_narrow).
+    const Trace expected = evaluate_reference(k.net, k.inputs);
+    const integer::Plan plan(k.net, integer::Options{.threads = 2, .isa = isa()});
+    EXPECT_EQ(first_difference({*find_entry(expected, k.net.output)}, integer::evaluate_output(plan, k.inputs)), "") << k.summary;
     run(std::move(k));
   }
   // Depthwise, int32 and int64 accumulators.
@@ -668,7 +672,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
                                 Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::other_reference, Path::output_packed,
-                                Path::requant_table};
+                                Path::requant_table, Path::requant_narrow};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;

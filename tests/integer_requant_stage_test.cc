@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "integer/div_by_constant.h"
 #include "integer/isa.h"
 #include "integer/path_counters.h"
 #include "integer/requant16_avx512.h"
@@ -136,6 +137,7 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
   constexpr int64_t kAccLo = -(int64_t{1} << 16), kAccHi = (int64_t{1} << 16) - 1;
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t before = pc.get(integer::Path::requant_exact_dyadic_equivalent), before_div = pc.get(integer::Path::requant_exact_div64);
+  const uint64_t before_ifma = pc.get(integer::Path::requant_exact_div64_ifma);
   for (const Rounding r : kAllRoundings) {
     ExactRequant f;
     f.rounding = r;
@@ -162,6 +164,11 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
   EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
   // The tie channel: no dyadic function reproduces half_even's alternating ties, so it divides in int64.
   EXPECT_GT(pc.get(integer::Path::requant_exact_div64), before_div) << "the tie channel did not take the int64 division";
+  // On AVX-512 with IFMA that division runs on 8 lanes.
+  if (integer::uses_avx512(isa) && __builtin_cpu_supports("avx512ifma"))
+    EXPECT_GT(pc.get(integer::Path::requant_exact_div64_ifma), before_ifma) << "the 8-lane division did not run";
+  else if (integer::uses_avx512(isa))
+    std::printf("%s: this CPU lacks AVX-512 IFMA, the 8-lane division is not tested here\n", std::string(to_string(isa)).c_str());
 }
 
 // The 16-lane route (FusedRequant::high_mul_params, requant16_avx512.h) on every sum of its range:
@@ -301,6 +308,30 @@ TEST(RequantTable, EveryEntryEqualsRequantRef) {
   const Requant rq{f, -128, 127};
   const IntType wide{13, true};
   EXPECT_EQ(integer::tabulate(integer::FusedRequant(rq, wide.min(), wide.max()), wide), nullptr);
+}
+
+// The multiply-high division of the exact_div64 route: floor(u / d) for every u < 2^bits, checked at
+// the ends of the range, around multiples of d (where the quotient steps) and at random points, for
+// divisors of every size.
+TEST(DivByConstant, EqualsDivisionOnItsWholeRange) {
+  EXPECT_TRUE(rc::check("multiply-high quotient == u / d", [] {
+    const int bits = *rc::gen::resize(100, rc::gen::inRange(1, 64));
+    const int d_bits = *rc::gen::resize(100, rc::gen::inRange(1, 64));
+    const uint64_t d = std::max<uint64_t>(1, *rc::gen::resize(100, rc::gen::arbitrary<uint64_t>()) >> (64 - d_bits));
+    const integer::DivByConstant div = integer::DivByConstant::make(d, bits);
+    const uint64_t top = (uint64_t{1} << bits) - 1;
+    std::vector<uint64_t> u = {0, 1, top, top - 1, *rc::gen::resize(100, rc::gen::arbitrary<uint64_t>()) & top};
+    for (int k = 0; k < 20; ++k) {
+      const uint64_t q = *rc::gen::resize(100, rc::gen::arbitrary<uint64_t>()) % (top / d + 1);
+      for (const uint64_t delta : {uint64_t{0}, uint64_t{1}, d - 1})
+        if (q * d <= top - std::min(top, delta)) u.push_back(q * d + delta);
+      if (q * d >= 1) u.push_back(q * d - 1);
+    }
+    for (const uint64_t v : u)
+      if (v <= top && div.quotient(v) != v / d)
+        RC_FAIL("d " + std::to_string(d) + " bits " + std::to_string(bits) + " u " + std::to_string(v) + ": " +
+                std::to_string(div.quotient(v)) + " != " + std::to_string(v / d));
+  }));
 }
 
 std::string tier_name(const ::testing::TestParamInfo<Isa>& tier) { return std::string(to_string(tier.param)); }
