@@ -148,6 +148,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
 struct Int16Plane {
   const int16_t* data;  // [phases][PH][QW]
   int64_t PH, QW, phases;
+  bool flat;            // rows of at most 16 outputs, QW without slack: sums over the flattened planes (sums_int16)
 };
 
 template <class T>
@@ -193,75 +194,92 @@ __attribute__((target("avx512f,avx512bw"))) void fill_int16_phases(const Depthwi
   }
 }
 
-// The per-channel constants of rows_int16: tap offsets in the phase planes and the weight pairs.
+// The per-channel constants of sums_int16: tap offsets in the phase planes and the weight pairs.
 struct Int16Taps {
   int taps = 0;
   int64_t offset[64];
   int32_t pair[32];  // (w[2j], w[2j+1]) as two int16 in one int32 (0 for a missing odd tap)
 };
 
-Int16Taps int16_taps(const DepthwiseLayer& L, const Int16Plane& pl, const int32_t* w) {
+// The tap offsets depend on the layer only: computed once per task.
+Int16Taps int16_offsets(const DepthwiseLayer& L, const Int16Plane& pl) {
   Int16Taps k;
   k.taps = static_cast<int>(L.KH * L.KW);
   for (int t = 0; t < k.taps; ++t) {
     const int64_t kx = (t % L.KW) * L.dilation_w, ky = (t / L.KW) * L.dilation_h;
     k.offset[t] = ((kx % L.stride_w) * pl.PH + ky) * pl.QW + kx / L.stride_w;
   }
+  return k;
+}
+
+// The weight pairs of one channel.
+void int16_pairs(Int16Taps& k, const int32_t* w) {
   for (int j = 0; 2 * j < k.taps; ++j) {
     const int32_t w0 = w[2 * j], w1 = 2 * j + 1 < k.taps ? w[2 * j + 1] : 0;
     k.pair[j] = static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(w1)) << 16) | static_cast<uint16_t>(w0));
   }
-  return k;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void rows_int16(const DepthwiseLayer& L, const Int16Plane& pl, const Int16Taps& k,
-                                                                      int64_t y, int32_t* row) {
-  const int taps = k.taps;
-  const int64_t* offset = k.offset;
-  // Output k of a 32-block sits in lo (k % 8 < 4) or hi at lane 4*(k / 8) + k % 4.
+// Sums of positions base[0 .. count) (count <= 32) of the tap layout k into out[0 .. 32).
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16(const int16_t* base, const Int16Taps& k,
+                                                                                             int64_t count, int32_t* out) {
+  // Output i of a 32-block sits in lo (i % 8 < 4) or hi at lane 4*(i / 8) + i % 4.
   alignas(64) static const int32_t kFirst[16] = {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23};
   alignas(64) static const int32_t kSecond[16] = {8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31};
-  const __m512i first = _mm512_load_si512(kFirst), second = _mm512_load_si512(kSecond);
-  const int16_t* base = pl.data + y * L.stride_h * pl.QW;
-  for (int64_t x0 = 0; x0 < L.OW; x0 += 32) {
-    const int64_t n = std::min<int64_t>(32, L.OW - x0);
-    const __mmask32 mask = n == 32 ? 0xFFFFFFFFu : (1u << n) - 1;
-    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-    for (int j = 0; 2 * j < taps; ++j) {
-      const __m512i a = _mm512_maskz_loadu_epi16(mask, base + offset[2 * j] + x0);
-      const __m512i b = 2 * j + 1 < taps ? _mm512_maskz_loadu_epi16(mask, base + offset[2 * j + 1] + x0) : _mm512_setzero_si512();
-      const __m512i wp = _mm512_set1_epi32(k.pair[j]);
-      lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(a, b), wp);
-      hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(a, b), wp);
-    }
-    _mm512_storeu_si512(row + x0, _mm512_permutex2var_epi32(lo, first, hi));
-    _mm512_storeu_si512(row + x0 + 16, _mm512_permutex2var_epi32(lo, second, hi));
+  const __mmask32 mask = count == 32 ? 0xFFFFFFFFu : (1u << count) - 1;
+  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+  for (int j = 0; 2 * j < k.taps; ++j) {
+    const __m512i a = _mm512_maskz_loadu_epi16(mask, base + k.offset[2 * j]);
+    const __m512i b = 2 * j + 1 < k.taps ? _mm512_maskz_loadu_epi16(mask, base + k.offset[2 * j + 1]) : _mm512_setzero_si512();
+    const __m512i wp = _mm512_set1_epi32(k.pair[j]);
+    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(a, b), wp);
+    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(a, b), wp);
   }
+  _mm512_storeu_si512(out, _mm512_permutex2var_epi32(lo, _mm512_load_si512(kFirst), hi));
+  _mm512_storeu_si512(out + 16, _mm512_permutex2var_epi32(lo, _mm512_load_si512(kSecond), hi));
 }
 
-// Output only: rows_int16 into an int32 row, the 16-lane route straight into the output bytes.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_requant(const DepthwiseLayer& L, const Int16Plane& pl,
-                                                                               const int32_t* w, const HighMulChannel& h, int32_t lo,
-                                                                               int32_t hi, uint8_t* dst, Ranges32& r) {
-  thread_local std::vector<int32_t> row;
-  if (row.size() < static_cast<size_t>(L.OW + 32)) row.resize(static_cast<size_t>(L.OW + 32));
-  const Int16Taps k = int16_taps(L, pl, w);
-  for (int64_t y = 0; y < L.OH; ++y) {
-    rows_int16(L, pl, k, y, row.data());
-    requant_high_mul16(row.data(), L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
+// The sums of the plane: output (y, x) at sums[y*pitch + x], pitch = OW, or stride_h*QW when flat.
+// Flat (rows of at most 16 outputs, phase rows without slack): blocks run over the flattened phase
+// planes, where output (y, x) reads every tap at y*stride_h*QW + x + its offset, so a short row does not
+// leave most of a block's lanes idle; the lanes between OW and the pitch sum windows that wrap across a
+// row end (in-range values, bounded like every other sum) and are never read.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t sums_int16(const DepthwiseLayer& L, const Int16Plane& pl, const Int16Taps& k,
+                                                                         int32_t* sums) {
+  if (pl.flat) {
+    const int64_t pitch = L.stride_h * pl.QW, total = (L.OH - 1) * pitch + L.OW;
+    for (int64_t p0 = 0; p0 < total; p0 += 32) block_int16(pl.data + p0, k, std::min<int64_t>(32, total - p0), sums + p0);
+    return pitch;
   }
+  for (int64_t y = 0; y < L.OH; ++y) {
+    const int16_t* base = pl.data + y * L.stride_h * pl.QW;
+    for (int64_t x0 = 0; x0 < L.OW; x0 += 32) block_int16(base + x0, k, std::min<int64_t>(32, L.OW - x0), sums + y * L.OW + x0);
+  }
+  return L.OW;
+}
+
+// Output only: the plane's sums, then the 16-lane route straight into the output bytes, row by row.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_requant(const DepthwiseLayer& L, const Int16Plane& pl,
+                                                                               Int16Taps& k, const int32_t* w, const HighMulChannel& h,
+                                                                               int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+  thread_local std::vector<int32_t> sums;
+  const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.stride_h * pl.QW) + 32);  // the largest pitch of sums_int16
+  if (sums.size() < size) sums.resize(size);
+  int16_pairs(k, w);
+  const int64_t pitch = sums_int16(L, pl, k, sums.data());
+  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums.data() + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
 }
 
 // The same sums widened with the bias into an int64 plane (the other output modes).
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_wide(const DepthwiseLayer& L, const Int16Plane& pl,
-                                                                            const int32_t* w, int64_t bias, int64_t* dst) {
-  thread_local std::vector<int32_t> row;
-  if (row.size() < static_cast<size_t>(L.OW + 32)) row.resize(static_cast<size_t>(L.OW + 32));
-  const Int16Taps k = int16_taps(L, pl, w);
-  for (int64_t y = 0; y < L.OH; ++y) {
-    rows_int16(L, pl, k, y, row.data());
-    for (int64_t x = 0; x < L.OW; ++x) dst[y * L.OW + x] = static_cast<int64_t>(row[static_cast<size_t>(x)]) + bias;
-  }
+                                                                            Int16Taps& k, const int32_t* w, int64_t bias, int64_t* dst) {
+  thread_local std::vector<int32_t> sums;
+  const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.stride_h * pl.QW) + 32);  // the largest pitch of sums_int16
+  if (sums.size() < size) sums.resize(size);
+  int16_pairs(k, w);
+  const int64_t pitch = sums_int16(L, pl, k, sums.data());
+  for (int64_t y = 0; y < L.OH; ++y)
+    for (int64_t x = 0; x < L.OW; ++x) dst[y * L.OW + x] = static_cast<int64_t>(sums[static_cast<size_t>(y * pitch + x)]) + bias;
 }
 
 // AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
@@ -342,19 +360,23 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   // Tasks of whole input planes, enough of them per task to amortize the per-task work on small planes.
   const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
   const int64_t chunks = (L.C + per_task - 1) / per_task;
-  const bool int16 = L.int16 && uses_avx512(isa) && L.KH * L.KW <= 64 && L.OW > 16;
-  const int64_t QW = (L.PW + L.stride_w - 1) / L.stride_w + 32;  // slack: a 32-lane load never leaves the phase row
+  // Rows of at most 16 outputs run over the flattened planes (sums_int16).
+  const bool flat = L.OW <= 16;
+  const bool int16 = L.int16 && uses_avx512(isa) && L.KH * L.KW <= 64;
+  // Phase rows: slack so that a 32-lane load never leaves its row; flat: the phase row exactly.
+  const int64_t QW = (L.PW + L.stride_w - 1) / L.stride_w + (flat ? 0 : 32);
   if (int16) {
     pool.run(N * chunks, [&](int64_t task) {
       const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
       MinMax mm;
+      Int16Taps k;  // offsets on the first plane, pairs per channel
       Ranges32 r;
       init_ranges32(r);
       for (int64_t c = c_begin; c < c_end; ++c) {
       const int64_t nc = n * L.C + c;
       thread_local std::vector<int16_t> phases;
-      const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW);
-      if (phases.size() < size) phases.resize(size);
+      const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW + 64);
+      if (phases.size() < size) phases.assign(size, 0);
       const int64_t at = nc * L.H * L.W;
       if (input.wide != nullptr)
         fill_int16_phases(L, input.wide + at, phases.data(), QW);
@@ -362,19 +384,20 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
       else
         fill_int16_phases(L, input.bytes + at, phases.data(), QW);
-      const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w};
+      const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w, flat};
+      if (k.taps == 0) k = int16_offsets(L, pl);
       for (int64_t o = c * m; o < (c + 1) * m; ++o) {
         const int64_t no = n * L.O + o;
         const int32_t* w = L.weight.data() + o * L.KH * L.KW;
         if (high_mul != nullptr && high_mul[o].ok) {
-          plane_int16_requant(L, pl, w, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
+          plane_int16_requant(L, pl, k, w, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
                               out.narrow_out + no * P, r);
           continue;
         }
         thread_local std::vector<int64_t> local;
         if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
         int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();
-        plane_int16_wide(L, pl, w, L.bias[static_cast<size_t>(o)], dst);
+        plane_int16_wide(L, pl, k, w, L.bias[static_cast<size_t>(o)], dst);
         MinMax run;
         out.min_max(dst, P, run.acc_min, run.acc_max);
         finish_run(out, n, o, 0, P, run, dst);
