@@ -609,7 +609,10 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         } else if (np.kernel == NodeKernel::requant) {
           value = run_requant(*np.requant, std::get<RequantOp>(node.op), *args.at(0), node.output.type, pool, nullptr);
         } else {
-          value = reference_op(node, args, plan.threads());
+          // The reference kernels start their own threads per call: worth it on large inputs only.
+          int64_t elements = 0;
+          for (const IntTensor* a : args) elements += static_cast<int64_t>(a->data.size());
+          value = reference_op(node, args, elements < (int64_t{1} << 20) ? 1 : plan.threads());
         }
         check_value(node, value);
         store(v, std::move(value), B, i);
