@@ -195,17 +195,39 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void requant_block
 
 using RequantBlock8 = void (*)(const int32_t*, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, RangeVectors&);
 
-// A block's channels, each on the 16-lane route when it has one, else on the 8-lane int64 route.
-__attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32_t* tile, int64_t count, int64_t channels,
-                                                                     const HighMulChannel* hm, RequantBlock8 requant8, const int64_t* add,
-                                                                     const Requant8& rq, uint8_t* dst, int64_t dst_stride,
-                                                                     RangeVectors& rv, Ranges32& r32) {
-  const int32_t lo = static_cast<int32_t>(rq.lo), hi = static_cast<int32_t>(rq.hi);
+// A block's channels, each on the 16-lane route when it has one, else on the 8-lane int64 route when it
+// has a shift route, else through FusedRequant::apply_narrow (the channel's own exact route) on int64
+// sums, applied only when they lie in the accumulator's declared type (as finish_run).
+struct MixedArgs {
+  const HighMulChannel* hm;     // [channels] or nullptr
+  const char* has_shift;        // [channels]
+  RequantBlock8 requant8;
+  const int64_t* add;           // [channels]
+  Requant8 rq;
+  const OutputStage* out;
+  int64_t o0;                   // the block's first output channel
+};
+
+__attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32_t* tile, int64_t count, int64_t channels, const MixedArgs& m,
+                                                                     uint8_t* dst, int64_t dst_stride, RangeVectors& rv, Ranges32& r32,
+                                                                     MinMax& mm) {
+  const int32_t lo = static_cast<int32_t>(m.rq.lo), hi = static_cast<int32_t>(m.rq.hi);
   for (int64_t c = 0; c < channels; ++c) {
-    if (hm[c].ok)
-      requant_high_mul16(tile + c * kBlock, count, hm[c].params, hm[c].add, lo, hi, dst + c * dst_stride, r32);
-    else
-      requant8(tile + c * kBlock, count, 1, add + c, Requant8{rq.params + c, rq.lo, rq.hi}, dst + c * dst_stride, dst_stride, rv);
+    if (m.hm != nullptr && m.hm[c].ok) {
+      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, r32);
+    } else if (m.has_shift[c]) {
+      m.requant8(tile + c * kBlock, count, 1, m.add + c, Requant8{m.rq.params + c, m.rq.lo, m.rq.hi}, dst + c * dst_stride, dst_stride, rv);
+    } else {
+      int64_t acc[kBlock];
+      int64_t a_lo = INT64_MAX, a_hi = INT64_MIN;
+      for (int64_t i = 0; i < count; ++i) {
+        acc[i] = static_cast<int64_t>(tile[c * kBlock + i]) + m.add[c];
+        a_lo = std::min(a_lo, acc[i]), a_hi = std::max(a_hi, acc[i]);
+      }
+      mm.acc_min = std::min(mm.acc_min, a_lo), mm.acc_max = std::max(mm.acc_max, a_hi);
+      if (a_lo >= m.out->acc_lo && a_hi <= m.out->acc_hi)
+        m.out->requant->apply_narrow(static_cast<size_t>(m.o0 + c), acc, dst + c * dst_stride, count, mm.y_min, mm.y_max);
+    }
   }
 }
 
@@ -277,13 +299,19 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   // Output only, bytes out, every channel on the int64 shift route: requantize from the tile.
   std::vector<FusedRequant::ShiftParams> shift_params;
   RequantBlock8 requant8 = nullptr;
+  // Channels on the 16-lane int32 route (decided by the planner), the others on the int64 shift route
+  // where they have one, else on their own route (requant_block_mixed).
+  std::vector<char> has_shift;
+  bool any_shift = false;
   if (out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
     shift_params.resize(static_cast<size_t>(out.O));
-    bool ok = true;
-    for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
-    if (ok) requant8 = requant_block8_for(out.requant->shift_rounding());
+    has_shift.resize(static_cast<size_t>(out.O));
+    for (int64_t o = 0; o < out.O; ++o) {
+      has_shift[static_cast<size_t>(o)] = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
+      any_shift = any_shift || has_shift[static_cast<size_t>(o)];
+    }
+    requant8 = requant_block8_for(out.requant->shift_rounding());
   }
-  // Channels on the 16-lane int32 route (decided by the planner), the others on the int64 one.
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
 
   MinMax total;
@@ -320,13 +348,9 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
       a.pixels = row + x0;
       kBlocks[channels > 16][count > 16](a);
       const int64_t p = oy * R.out_len + x0;
-      if (high_mul != nullptr) {
-        requant_block_mixed(tile, count, channels, high_mul + o0, requant8, L.out_add.data() + o0, rq,
-                            out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32);
-        continue;
-      }
       if (requant8 != nullptr) {
-        requant8(tile, count, channels, L.out_add.data() + o0, rq, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv);
+        const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift.data() + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
+        requant_block_mixed(tile, count, channels, m, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32, mm);
         continue;
       }
       for (int64_t c = 0; c < channels; ++c) {
@@ -358,7 +382,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   pc.add(Path::conv_q8_amx_rows);
   pc.add(Path::gemm_acc32);
   if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
-  if (requant8 != nullptr) pc.add(Path::gemm_requant8_avx512);
+  if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }
 

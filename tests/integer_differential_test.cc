@@ -688,6 +688,33 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
 }
 
+// Output only, one requant with channels on different routes: dyadic channels (16-lane or 8-lane shift
+// routes in the AMX row conv) and a channel whose exact alpha has a 61-bit numerator over 3 (no shift
+// route: it goes through its own BigInt route inside the same block).
+TEST_P(IntegerTier, OutputOnlyConvWithMixedRequantRoutes) {
+  std::mt19937_64 rng(20261130);
+  Conv2dOp op;
+  op.weight = random_tensor({40, 8, 3, 3}, IntType{8, true}, "OIHW", rng);
+  op.pad_top = op.pad_bottom = op.pad_left = op.pad_right = 1;
+  LayerCase k = make_conv_case(std::move(op), random_tensor({1, 8, 12, 37}, IntType{8, false}, "NCHW", rng), false);
+  const Node& conv = k.net.nodes[1];
+  ExactRequant f;
+  f.rounding = Rounding::half_even;
+  for (int o = 0; o < 40; ++o) {
+    f.alpha.push_back(o == 17 ? Rational(BigInt(1) << 61, BigInt(3) << 80) : Rational(1 + 2 * o, 1 << 12));
+    f.delta.push_back(Rational(o, 8));
+  }
+  Requant rq{f, -100, 100};
+  k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, true}, {}}, RequantOp{std::move(rq)}});
+  k.net.output = "rq";
+  const Trace expected = evaluate_reference(k.net, k.inputs);
+  for (const int threads : {1, 2}) {
+    const integer::Plan plan(k.net, integer::Options{.threads = threads, .isa = isa()});
+    EXPECT_EQ(first_difference({*find_entry(expected, "rq")}, integer::evaluate_output(plan, k.inputs)), "")
+        << threads << " threads\n" << plan_of(k.net, GetParam());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiers, IntegerTier, ::testing::ValuesIn(kTiers), tier_name);
 
 // ---------------------------------------------------------------------------------------------------
