@@ -232,16 +232,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32
 }
 
 RequantBlock8 requant_block8_for(Rounding r) {
-  switch (r) {
-    case Rounding::half_even: return requant_block8<Rounding::half_even>;
-    case Rounding::half_up: return requant_block8<Rounding::half_up>;
-    case Rounding::half_away: return requant_block8<Rounding::half_away>;
-    case Rounding::half_down: return requant_block8<Rounding::half_down>;
-    case Rounding::floor: return requant_block8<Rounding::floor>;
-    case Rounding::ceil: return requant_block8<Rounding::ceil>;
-    case Rounding::trunc: return requant_block8<Rounding::trunc>;
-  }
-  return requant_block8<Rounding::floor>;
+  return with_rounding(r, [](auto R) -> RequantBlock8 { return requant_block8<R.value>; });
 }
 
 __attribute__((target("avx512f"))) void init_ranges(RangeVectors& rv) {

@@ -155,16 +155,7 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void tile_requant8
 using TileRequant8 = void (*)(const int32_t*, int64_t, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, MinMax&);
 
 TileRequant8 tile_requant8_for(Rounding r) {
-  switch (r) {
-    case Rounding::half_even: return tile_requant8_avx512<Rounding::half_even>;
-    case Rounding::half_up: return tile_requant8_avx512<Rounding::half_up>;
-    case Rounding::half_away: return tile_requant8_avx512<Rounding::half_away>;
-    case Rounding::half_down: return tile_requant8_avx512<Rounding::half_down>;
-    case Rounding::floor: return tile_requant8_avx512<Rounding::floor>;
-    case Rounding::ceil: return tile_requant8_avx512<Rounding::ceil>;
-    case Rounding::trunc: return tile_requant8_avx512<Rounding::trunc>;
-  }
-  return tile_requant8_avx512<Rounding::floor>;
+  return with_rounding(r, [](auto R) -> TileRequant8 { return tile_requant8_avx512<R.value>; });
 }
 
 }  // namespace

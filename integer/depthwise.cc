@@ -99,45 +99,6 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_
 }
 
 
-// Output only: the same sums as plane_avx512_direct, a row at a time into an int32 row that the 16-lane
-// route requantizes straight into the output bytes, tracking accumulator and output ranges.
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void plane_avx512_requant(const PlaneArgs& a, const HighMulChannel& h,
-                                                                                       int32_t lo, int32_t hi, uint8_t* dst,
-                                                                                       Ranges32& r) {
-  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  const int taps = static_cast<int>(a.KH * a.KW);
-  int64_t offset[64];  // taps <= 64: the caller checks
-  __m512i weight[64];
-  for (int t = 0; t < taps; ++t) {
-    offset[t] = (t / a.KW) * a.dilation_h * a.PW + (t % a.KW) * a.dilation_w;
-    weight[t] = _mm512_set1_epi32(a.weight[t]);
-  }
-  thread_local std::vector<int32_t> row;
-  if (row.size() < static_cast<size_t>(a.OW + 16)) row.resize(static_cast<size_t>(a.OW + 16));
-  for (int64_t y = 0; y < a.OH; ++y) {
-    for (int64_t x0 = 0; x0 < a.OW; x0 += 16) {
-      const int n = static_cast<int>(std::min<int64_t>(16, a.OW - x0));
-      const int span = a.stride_w == 1 ? n : 2 * (n - 1) + 1;
-      const __mmask16 lo_mask = static_cast<__mmask16>(span >= 16 ? 0xFFFFu : (1u << span) - 1);
-      const __mmask16 hi_mask = static_cast<__mmask16>(span <= 16 ? 0u : (1u << (span - 16)) - 1);
-      __m512i acc = _mm512_setzero_si512();
-      const int32_t* base = a.plane + y * a.stride_h * a.PW + x0 * a.stride_w;
-      for (int t = 0; t < taps; ++t) {
-        const int32_t* in = base + offset[t];
-        __m512i v;
-        if (a.stride_w == 1) {
-          v = _mm512_maskz_loadu_epi32(lo_mask, in);
-        } else {
-          v = _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi32(lo_mask, in), evens, _mm512_maskz_loadu_epi32(hi_mask, in + 16));
-        }
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(v, weight[t]));
-      }
-      _mm512_storeu_si512(row.data() + x0, acc);
-    }
-    requant_high_mul16(row.data(), a.OW, h.params, h.add, lo, hi, dst + y * a.OW, r);
-  }
-}
-
 // AVX-512 VNNI on int16 operands (DepthwiseLayer::int16): the padded plane is stored as int16 in
 // stride_w phases, phase p holding columns p, p + s, p + 2s, ..., so that tap kx of output x reads
 // phase (kx*dilation_w) % s at x + (kx*dilation_w) / s: contiguous for every stride. Taps go in pairs:
@@ -258,28 +219,20 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t sums_int16(const 
   return L.OW;
 }
 
-// Output only: the plane's sums, then the 16-lane route straight into the output bytes, row by row.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_requant(const DepthwiseLayer& L, const Int16Plane& pl,
-                                                                               Int16Taps& k, const int32_t* w, const HighMulChannel& h,
-                                                                               int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+// One output channel's sums (sums_int16) in a per-thread buffer; `pitch` receives their row pitch.
+const int32_t* channel_sums_int16(const DepthwiseLayer& L, const Int16Plane& pl, Int16Taps& k, const int32_t* w, int64_t& pitch) {
   thread_local std::vector<int32_t> sums;
   const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.stride_h * pl.QW) + 32);  // the largest pitch of sums_int16
   if (sums.size() < size) sums.resize(size);
   int16_pairs(k, w);
-  const int64_t pitch = sums_int16(L, pl, k, sums.data());
-  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums.data() + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
+  pitch = sums_int16(L, pl, k, sums.data());
+  return sums.data();
 }
 
-// The same sums widened with the bias into an int64 plane (the other output modes).
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void plane_int16_wide(const DepthwiseLayer& L, const Int16Plane& pl,
-                                                                            Int16Taps& k, const int32_t* w, int64_t bias, int64_t* dst) {
-  thread_local std::vector<int32_t> sums;
-  const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.stride_h * pl.QW) + 32);  // the largest pitch of sums_int16
-  if (sums.size() < size) sums.resize(size);
-  int16_pairs(k, w);
-  const int64_t pitch = sums_int16(L, pl, k, sums.data());
-  for (int64_t y = 0; y < L.OH; ++y)
-    for (int64_t x = 0; x < L.OW; ++x) dst[y * L.OW + x] = static_cast<int64_t>(sums[static_cast<size_t>(y * pitch + x)]) + bias;
+// Output only: a plane's int32 sums (row pitch `pitch`) through the 16-lane route into the output bytes.
+__attribute__((target("avx512f,avx512bw"))) void requant_rows16(const DepthwiseLayer& L, const int32_t* sums, int64_t pitch,
+                                                                const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
 }
 
 // AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
@@ -348,16 +301,10 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
   const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
-  // Output only, bytes out, AVX-512: channels whose requant has the 16-lane route (decided by the
-  // planner) go from int32 sums to bytes without an int64 plane.
-  const HighMulChannel* high_mul = direct && uses_avx512(isa) && out.acc_out == nullptr && out.requant_out == nullptr &&
-                                           out.narrow_out != nullptr && out.requant != nullptr ? out.high_mul : nullptr;
   MinMax total;
   std::mutex total_mutex;
-  // A task: one (n, c) input plane, padded into a per-thread int32 plane (it stays in cache), and its m
-  // output channels.
-  // Rows of at most 16 outputs fill the int32 kernel's 16 lanes better than the int16 kernel's 32.
-  // Tasks of whole input planes, enough of them per task to amortize the per-task work on small planes.
+  // A task: whole input planes, each padded into a per-thread plane (it stays in cache) and followed by
+  // its m output channels; enough planes per task to amortize the per-task work on small planes.
   const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
   const int64_t chunks = (L.C + per_task - 1) / per_task;
   // Rows of at most 16 outputs run over the flattened planes (sums_int16).
@@ -366,6 +313,10 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   // Phase rows: slack so that a 32-lane load never leaves its row; flat: the phase row exactly.
   const int64_t QW = (L.PW + L.stride_w - 1) / L.stride_w + (flat ? 0 : 32);
   if (int16) {
+    // Output only, bytes out: channels whose requant has the 16-lane route (decided by the planner) go
+    // from int32 sums to bytes without an int64 plane.
+    const HighMulChannel* high_mul =
+        out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr ? out.high_mul : nullptr;
     pool.run(N * chunks, [&](int64_t task) {
       const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
       MinMax mm;
@@ -373,36 +324,42 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
       Ranges32 r;
       init_ranges32(r);
       for (int64_t c = c_begin; c < c_end; ++c) {
-      const int64_t nc = n * L.C + c;
-      thread_local std::vector<int16_t> phases;
-      const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW + 64);
-      if (phases.size() < size) phases.assign(size, 0);
-      const int64_t at = nc * L.H * L.W;
-      if (input.wide != nullptr)
-        fill_int16_phases(L, input.wide + at, phases.data(), QW);
-      else if (input.is_signed)
-        fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
-      else
-        fill_int16_phases(L, input.bytes + at, phases.data(), QW);
-      const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w, flat};
-      if (k.taps == 0) k = int16_offsets(L, pl);
-      for (int64_t o = c * m; o < (c + 1) * m; ++o) {
-        const int64_t no = n * L.O + o;
-        const int32_t* w = L.weight.data() + o * L.KH * L.KW;
-        if (high_mul != nullptr && high_mul[o].ok) {
-          plane_int16_requant(L, pl, k, w, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
-                              out.narrow_out + no * P, r);
-          continue;
+        const int64_t nc = n * L.C + c;
+        thread_local std::vector<int16_t> phases;
+        const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW + 64);
+        if (phases.size() < size) phases.assign(size, 0);
+        const int64_t at = nc * L.H * L.W;
+        if (input.wide != nullptr)
+          fill_int16_phases(L, input.wide + at, phases.data(), QW);
+        else if (input.is_signed)
+          fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
+        else
+          fill_int16_phases(L, input.bytes + at, phases.data(), QW);
+        const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w, flat};
+        if (k.taps == 0) k = int16_offsets(L, pl);
+        for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+          const int64_t no = n * L.O + o;
+          const int32_t* w = L.weight.data() + o * L.KH * L.KW;
+          int64_t pitch = 0;
+          const int32_t* sums = channel_sums_int16(L, pl, k, w, pitch);
+          if (high_mul != nullptr && high_mul[o].ok) {
+            // Output only: the 16-lane route straight into the output bytes, row by row.
+            requant_rows16(L, sums, pitch, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
+                           out.narrow_out + no * P, r);
+            continue;
+          }
+          // Otherwise widened with the bias into an int64 plane.
+          thread_local std::vector<int64_t> local;
+          if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
+          int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();
+          const int64_t bias = L.bias[static_cast<size_t>(o)];
+          for (int64_t y = 0; y < L.OH; ++y)
+            for (int64_t x = 0; x < L.OW; ++x) dst[y * L.OW + x] = static_cast<int64_t>(sums[y * pitch + x]) + bias;
+          MinMax run;
+          out.min_max(dst, P, run.acc_min, run.acc_max);
+          finish_run(out, n, o, 0, P, run, dst);
+          mm.merge(run);
         }
-        thread_local std::vector<int64_t> local;
-        if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
-        int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();
-        plane_int16_wide(L, pl, k, w, L.bias[static_cast<size_t>(o)], dst);
-        MinMax run;
-        out.min_max(dst, P, run.acc_min, run.acc_max);
-        finish_run(out, n, o, 0, P, run, dst);
-        mm.merge(run);
-      }
       }
       merge_ranges32(r, mm);
       std::lock_guard<std::mutex> lock(total_mutex);
@@ -417,71 +374,62 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   pool.run(N * chunks, [&](int64_t task) {
     const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
     MinMax mm;
-    Ranges32 r;
-    if (high_mul != nullptr) init_ranges32(r);
     for (int64_t c = c_begin; c < c_end; ++c) {
-    const int64_t nc = n * L.C + c;
-    thread_local std::vector<int32_t> padded;
-    if (padded.size() < static_cast<size_t>(plane_size)) padded.resize(static_cast<size_t>(plane_size));
-    int32_t* plane = padded.data();
-    // Only the border gets pad_value; the interior is written by fill_plane.
-    const int32_t pad = static_cast<int32_t>(L.pad_value);
-    std::fill(plane, plane + L.pad_top * L.PW, pad);
-    std::fill(plane + (L.pad_top + L.H) * L.PW, plane + plane_size, pad);
-    for (int64_t y = 0; y < L.H; ++y) {
-      int32_t* prow = plane + (y + L.pad_top) * L.PW;
-      std::fill(prow, prow + L.pad_left, pad);
-      std::fill(prow + L.pad_left + L.W, prow + L.PW, pad);
-    }
-    const int64_t at = nc * L.H * L.W;
-    if (input.wide != nullptr)
-      fill_plane(L, input.wide + at, plane);
-    else if (input.is_signed)
-      fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, plane);
-    else
-      fill_plane(L, input.bytes + at, plane);
-    for (int64_t o = c * m; o < (c + 1) * m; ++o) {
-      const int64_t no = n * L.O + o;
-      PlaneArgs a{plane, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
-                  L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, nullptr};
-      if (high_mul != nullptr && high_mul[o].ok) {
-        plane_avx512_requant(a, high_mul[o], static_cast<int32_t>(out.requant->lo()),
-                             static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r);
-        continue;
+      const int64_t nc = n * L.C + c;
+      thread_local std::vector<int32_t> padded;
+      if (padded.size() < static_cast<size_t>(plane_size)) padded.resize(static_cast<size_t>(plane_size));
+      int32_t* plane = padded.data();
+      // Only the border gets pad_value; the interior is written by fill_plane.
+      const int32_t pad = static_cast<int32_t>(L.pad_value);
+      std::fill(plane, plane + L.pad_top * L.PW, pad);
+      std::fill(plane + (L.pad_top + L.H) * L.PW, plane + plane_size, pad);
+      for (int64_t y = 0; y < L.H; ++y) {
+        int32_t* prow = plane + (y + L.pad_top) * L.PW;
+        std::fill(prow, prow + L.pad_left, pad);
+        std::fill(prow + L.pad_left + L.W, prow + L.PW, pad);
       }
-      thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
-      if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
-      int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();  // (n, o) plane of the NCHW output
-      a.acc = dst;
-      const int64_t bias = L.bias[static_cast<size_t>(o)];
-      if (direct && uses_avx512(isa)) {
-        plane_avx512_direct(a, bias, dst);
-      } else if (direct) {
-        plane_avx2_direct(a, bias, dst);
-      } else if (L.acc32) {
-        thread_local std::vector<int32_t> acc32;
-        acc32.resize(static_cast<size_t>(P));
-        a.acc = acc32.data();
-        plane_fn(a);
-        for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
-      } else {
-        plane_fn(a);
-        for (int64_t p = 0; p < P; ++p) dst[p] += bias;
+      const int64_t at = nc * L.H * L.W;
+      if (input.wide != nullptr)
+        fill_plane(L, input.wide + at, plane);
+      else if (input.is_signed)
+        fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, plane);
+      else
+        fill_plane(L, input.bytes + at, plane);
+      for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+        const int64_t no = n * L.O + o;
+        PlaneArgs a{plane, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,
+                    L.stride_h, L.stride_w, L.dilation_h, L.dilation_w, nullptr};
+        thread_local std::vector<int64_t> local;  // without a trace tensor: the plane's accumulators
+        if (out.acc_out == nullptr && local.size() < static_cast<size_t>(P)) local.resize(static_cast<size_t>(P));
+        int64_t* dst = out.acc_out != nullptr ? out.acc_out + no * P : local.data();  // (n, o) plane of the NCHW output
+        a.acc = dst;
+        const int64_t bias = L.bias[static_cast<size_t>(o)];
+        if (direct && uses_avx512(isa)) {
+          plane_avx512_direct(a, bias, dst);
+        } else if (direct) {
+          plane_avx2_direct(a, bias, dst);
+        } else if (L.acc32) {
+          thread_local std::vector<int32_t> acc32;
+          acc32.resize(static_cast<size_t>(P));
+          a.acc = acc32.data();
+          plane_fn(a);
+          for (int64_t p = 0; p < P; ++p) dst[p] = static_cast<int64_t>(acc32[static_cast<size_t>(p)]) + bias;
+        } else {
+          plane_fn(a);
+          for (int64_t p = 0; p < P; ++p) dst[p] += bias;
+        }
+        MinMax run;
+        out.min_max(dst, P, run.acc_min, run.acc_max);
+        finish_run(out, n, o, 0, P, run, dst);
+        mm.merge(run);
       }
-      MinMax run;
-      out.min_max(dst, P, run.acc_min, run.acc_max);
-      finish_run(out, n, o, 0, P, run, dst);
-      mm.merge(run);
     }
-    }
-    if (high_mul != nullptr) merge_ranges32(r, mm);
     std::lock_guard<std::mutex> lock(total_mutex);
     total.merge(mm);
   });
   PathCounters& pc = path_counters();
   pc.add(tier);
   pc.add(L.acc32 ? Path::depthwise_acc32 : Path::depthwise_acc64);
-  if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
   return total;
 }
 

@@ -379,74 +379,54 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
 
-// A standalone requant into an 8-bit type through its stage, straight into packed bytes (no int64 output
-// tensor, no separate range pass). False, with nothing stored, when an output lies outside the declared
-// type: the generic path then reports exactly as the reference.
-bool requant_narrow(const FusedRequant& rq, const Value& x, const Node& node, Value& v, OutputBuffers& B, size_t i, ThreadPool& pool) {
+// A standalone requant into an 8-bit type, straight into packed bytes (no int64 output tensor, no
+// separate range pass): by its table (RequantTable) when it has one, else through its stage. False,
+// with nothing stored, when an input lies outside the table or an output outside the declared type:
+// the generic path then runs and reports exactly as the reference.
+bool requant_into_bytes(const NodePlan& np, const Value& x, const Node& node, Value& v, OutputBuffers& B, size_t i, ThreadPool& pool) {
+  const RequantTable* t = np.requant_table.get();
   if (x.shape != node.output.shape || x.shape.size() < 2) return false;
   const int64_t N = x.shape[0], C = x.shape[1], count = element_count(x.shape), inner = count / std::max<int64_t>(N * C, 1);
-  if (static_cast<int64_t>(rq.channels()) != C) return false;
-  uint8_t* dst = narrow_storage(B, i, x.shape);
-  std::mutex range_mutex;
-  int64_t y_min = INT64_MAX, y_max = INT64_MIN;
-  pool.run(N * C, [&](int64_t nc) {
-    const int64_t* src = nullptr;
-    thread_local std::vector<int64_t> unpacked;
-    if (x.narrow) {
-      unpacked.resize(static_cast<size_t>(inner));
-      for (int64_t k = 0; k < inner; ++k)
-        unpacked[static_cast<size_t>(k)] = x.type.is_signed ? static_cast<int64_t>(static_cast<int8_t>(x.bytes[nc * inner + k])) : x.bytes[nc * inner + k];
-      src = unpacked.data();
-    } else {
-      src = x.wide.data.data() + nc * inner;
-    }
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    rq.apply_narrow(static_cast<size_t>(nc % C), src, dst + nc * inner, inner, lo, hi);
-    std::lock_guard<std::mutex> lock(range_mutex);
-    y_min = std::min(y_min, lo), y_max = std::max(y_max, hi);
-  });
-  if (!in_type(node.output.type, y_min, y_max)) return false;
-  v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
-  v.bytes = dst;
-  path_counters().add(Path::requant_narrow);
-  return true;
-}
-
-// A standalone requant into an 8-bit type by its table (RequantTable), from packed bytes or int64. False,
-// with nothing stored, when an input lies outside the table or an output outside the declared type: the
-// generic path then runs and reports exactly as the reference.
-bool requant_by_table(const RequantTable& t, const Value& x, const Node& node, Value& v, OutputBuffers& B, size_t i, ThreadPool& pool) {
-  if (x.shape != node.output.shape || x.shape.size() < 2) return false;
-  const int64_t N = x.shape[0], C = x.shape[1], count = element_count(x.shape), inner = count / std::max<int64_t>(N * C, 1);
-  if (static_cast<int64_t>(t.y.size()) != C * t.values) return false;
+  if (static_cast<int64_t>(np.requant->channels()) != C || (t != nullptr && static_cast<int64_t>(t->y.size()) != C * t->values)) return false;
   uint8_t* dst = narrow_storage(B, i, x.shape);
   std::atomic<bool> ok{true};
   std::mutex range_mutex;
   int64_t y_min = INT64_MAX, y_max = INT64_MIN;
   pool.run(N * C, [&](int64_t nc) {
-    const int32_t* row = t.channel(static_cast<size_t>(nc % C));
-    int32_t lo = INT32_MAX, hi = INT32_MIN;
-    bool inside = true;
-    for (int64_t k = 0; k < inner; ++k) {
-      const int64_t value = x.narrow ? (x.type.is_signed ? static_cast<int64_t>(static_cast<int8_t>(x.bytes[nc * inner + k])) : x.bytes[nc * inner + k])
-                                     : x.wide.data[static_cast<size_t>(nc * inner + k)];
-      const int64_t at = value - t.in_lo;
-      if (at < 0 || at >= t.values) {
-        inside = false;
-        break;
+    const size_t channel = static_cast<size_t>(nc % C);
+    auto value = [&](int64_t k) -> int64_t {  // input k of the plane, packed (two's complement when signed) or int64
+      if (!x.narrow) return x.wide.data[static_cast<size_t>(nc * inner + k)];
+      return x.type.is_signed ? static_cast<int64_t>(static_cast<int8_t>(x.bytes[nc * inner + k])) : x.bytes[nc * inner + k];
+    };
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    if (t != nullptr) {
+      const int32_t* row = t->channel(channel);
+      for (int64_t k = 0; k < inner; ++k) {
+        const int64_t at = value(k) - t->in_lo;
+        if (at < 0 || at >= t->values) {
+          ok = false;
+          return;
+        }
+        lo = std::min<int64_t>(lo, row[at]), hi = std::max<int64_t>(hi, row[at]);
+        dst[nc * inner + k] = static_cast<uint8_t>(row[at]);
       }
-      const int32_t y = row[at];
-      lo = std::min(lo, y), hi = std::max(hi, y);
-      dst[nc * inner + k] = static_cast<uint8_t>(y);
+    } else {
+      const int64_t* src = x.narrow ? nullptr : x.wide.data.data() + nc * inner;
+      thread_local std::vector<int64_t> unpacked;
+      if (x.narrow) {
+        unpacked.resize(static_cast<size_t>(inner));
+        for (int64_t k = 0; k < inner; ++k) unpacked[static_cast<size_t>(k)] = value(k);
+        src = unpacked.data();
+      }
+      np.requant->apply_narrow(channel, src, dst + nc * inner, inner, lo, hi);
     }
-    if (!inside) ok = false;
     std::lock_guard<std::mutex> lock(range_mutex);
-    y_min = std::min<int64_t>(y_min, lo), y_max = std::max<int64_t>(y_max, hi);
+    y_min = std::min(y_min, lo), y_max = std::max(y_max, hi);
   });
   if (!ok || !in_type(node.output.type, y_min, y_max)) return false;
   v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
   v.bytes = dst;
-  path_counters().add(Path::requant_table);
+  path_counters().add(t != nullptr ? Path::requant_table : Path::requant_narrow);
   return true;
 }
 
@@ -587,8 +567,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
           break;
         }
         if (np.kernel == NodeKernel::requant && in.size() == 1 && fits_byte(node.output.type) &&
-            (np.requant_table ? requant_by_table(*np.requant_table, *in[0], node, v, B, i, pool)
-                              : requant_narrow(*np.requant, *in[0], node, v, B, i, pool)))
+            requant_into_bytes(np, *in[0], node, v, B, i, pool))
           break;
         std::vector<IntTensor> unpacked;
         unpacked.reserve(in.size());

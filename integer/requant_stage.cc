@@ -64,16 +64,7 @@ inline void widen(const int64_t* y, int64_t n, int64_t* y_range) {
     widen(y, n, y_range);                                                                                          \
   }                                                                                                                \
   ShiftRun shift_run_##suffix(Rounding r) {                                                                        \
-    switch (r) {                                                                                                   \
-      case Rounding::half_even: return shift_##suffix<Rounding::half_even>;                                        \
-      case Rounding::half_up: return shift_##suffix<Rounding::half_up>;                                            \
-      case Rounding::half_away: return shift_##suffix<Rounding::half_away>;                                        \
-      case Rounding::half_down: return shift_##suffix<Rounding::half_down>;                                        \
-      case Rounding::floor: return shift_##suffix<Rounding::floor>;                                                \
-      case Rounding::ceil: return shift_##suffix<Rounding::ceil>;                                                  \
-      case Rounding::trunc: return shift_##suffix<Rounding::trunc>;                                                \
-    }                                                                                                              \
-    return shift_##suffix<Rounding::floor>;                                                                        \
+    return with_rounding(r, [](auto R) -> ShiftRun { return shift_##suffix<R.value>; });                             \
   }
 
 QV_SHIFT_TIER(scalar, )
@@ -111,16 +102,7 @@ QV_TARGET_AVX512 void shift_avx512(int64_t mul, int64_t add, int shift, int64_t 
 
 template <bool Mul32>
 ShiftRun shift_run_avx512(Rounding r) {
-  switch (r) {
-    case Rounding::half_even: return shift_avx512<Rounding::half_even, Mul32>;
-    case Rounding::half_up: return shift_avx512<Rounding::half_up, Mul32>;
-    case Rounding::half_away: return shift_avx512<Rounding::half_away, Mul32>;
-    case Rounding::half_down: return shift_avx512<Rounding::half_down, Mul32>;
-    case Rounding::floor: return shift_avx512<Rounding::floor, Mul32>;
-    case Rounding::ceil: return shift_avx512<Rounding::ceil, Mul32>;
-    case Rounding::trunc: return shift_avx512<Rounding::trunc, Mul32>;
-  }
-  return shift_avx512<Rounding::floor, Mul32>;
+  return with_rounding(r, [](auto R) -> ShiftRun { return shift_avx512<R.value, Mul32>; });
 }
 
 // The loop for channels whose mul and accumulator range fit int32 (only AVX-512 has a faster one).
@@ -144,16 +126,7 @@ using NarrowShiftRun = void (*)(const FusedRequant::ShiftParams&, int64_t, int64
 
 NarrowShiftRun narrow_shift_run(Isa isa, Rounding r) {
   if (!uses_avx512(isa)) return nullptr;
-  switch (r) {
-    case Rounding::half_even: return narrow_shift_avx512<Rounding::half_even>;
-    case Rounding::half_up: return narrow_shift_avx512<Rounding::half_up>;
-    case Rounding::half_away: return narrow_shift_avx512<Rounding::half_away>;
-    case Rounding::half_down: return narrow_shift_avx512<Rounding::half_down>;
-    case Rounding::floor: return narrow_shift_avx512<Rounding::floor>;
-    case Rounding::ceil: return narrow_shift_avx512<Rounding::ceil>;
-    case Rounding::trunc: return narrow_shift_avx512<Rounding::trunc>;
-  }
-  return nullptr;
+  return with_rounding(r, [](auto R) -> NarrowShiftRun { return narrow_shift_avx512<R.value>; });
 }
 
 ShiftRun shift_run32(Isa isa, Rounding r) { return uses_avx512(isa) ? shift_run_avx512<true>(r) : nullptr; }
@@ -362,31 +335,13 @@ __attribute__((target("avx512f,avx512dq,avx512ifma,avx512vl,avx512bw"))) void di
 template <class Channel>
 auto div64_vector_for(Isa isa, Rounding r) -> void (*)(const Channel&, int64_t, int64_t, const int64_t*, int64_t*, int64_t) {
   if (!uses_avx512(isa) || !__builtin_cpu_supports("avx512ifma")) return nullptr;
-  switch (r) {
-    case Rounding::half_even: return div64_ifma<Rounding::half_even, Channel>;
-    case Rounding::half_up: return div64_ifma<Rounding::half_up, Channel>;
-    case Rounding::half_away: return div64_ifma<Rounding::half_away, Channel>;
-    case Rounding::half_down: return div64_ifma<Rounding::half_down, Channel>;
-    case Rounding::floor: return div64_ifma<Rounding::floor, Channel>;
-    case Rounding::ceil: return div64_ifma<Rounding::ceil, Channel>;
-    case Rounding::trunc: return div64_ifma<Rounding::trunc, Channel>;
-  }
-  return nullptr;
+  return with_rounding(r, [](auto R) { return &div64_ifma<R.value, Channel>; });
 }
 
 using Div64Run = void (*)(int64_t, int64_t, uint64_t, int64_t, const DivByConstant&, int64_t, int64_t, const int64_t*, int64_t*, int64_t);
 
 Div64Run div64_run(Rounding r) {
-  switch (r) {
-    case Rounding::half_even: return div64_magic<Rounding::half_even>;
-    case Rounding::half_up: return div64_magic<Rounding::half_up>;
-    case Rounding::half_away: return div64_magic<Rounding::half_away>;
-    case Rounding::half_down: return div64_magic<Rounding::half_down>;
-    case Rounding::floor: return div64_magic<Rounding::floor>;
-    case Rounding::ceil: return div64_magic<Rounding::ceil>;
-    case Rounding::trunc: return div64_magic<Rounding::trunc>;
-  }
-  return div64_magic<Rounding::floor>;
+  return with_rounding(r, [](auto R) -> Div64Run { return div64_magic<R.value>; });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <type_traits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,22 @@ constexpr bool is_nearest(Rounding r) {
 // R(num / den) exactly, for any den != 0 (either sign). The definition every other rounding
 // routine in the project is tested against.
 BigInt round_div(const BigInt& num, const BigInt& den, Rounding r);
+
+// f(std::integral_constant<Rounding, r>{}) for the run-time mode r: the one switch behind every table of
+// per-mode template instances (the kernels are templated on the mode so that no element pays for it).
+template <class F>
+decltype(auto) with_rounding(Rounding r, F&& f) {
+  switch (r) {
+    case Rounding::half_even: return f(std::integral_constant<Rounding, Rounding::half_even>{});
+    case Rounding::half_up: return f(std::integral_constant<Rounding, Rounding::half_up>{});
+    case Rounding::half_away: return f(std::integral_constant<Rounding, Rounding::half_away>{});
+    case Rounding::half_down: return f(std::integral_constant<Rounding, Rounding::half_down>{});
+    case Rounding::floor: return f(std::integral_constant<Rounding, Rounding::floor>{});
+    case Rounding::ceil: return f(std::integral_constant<Rounding, Rounding::ceil>{});
+    case Rounding::trunc: return f(std::integral_constant<Rounding, Rounding::trunc>{});
+  }
+  return f(std::integral_constant<Rounding, Rounding::floor>{});
+}
 BigInt round_rational(const Rational& x, Rounding r);
 
 // R(num / 2^shift) for shift in [0, 62] on int64, no intermediate overflow (arithmetic shift plus a
