@@ -1,4 +1,4 @@
-// AMX tile configuration shared by the AMX kernels (gemm_amx.cc, conv_amx_rows.cc) and the peak loop.
+// AMX tile configuration shared by the AMX kernels (gemm_amx.cc, conv_rows.cc) and the peak loop.
 //
 // Both kernels use the same eight tiles: tmm0..3 the 16x16 int32 sums, tmm4/5 two 16-row tiles of ks
 // granules (4*ks bytes per row), tmm6/7 two ks-row tiles of 16 granules (64 bytes per row). ks, the K

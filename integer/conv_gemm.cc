@@ -1,6 +1,6 @@
 #include "integer/conv_gemm.h"
 
-#include "integer/conv_amx_rows.h"
+#include "integer/conv_rows.h"
 #include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
 
@@ -165,7 +165,7 @@ MinMax run_gemm(const GemmLayer& L, const IntTensor& input, const OutputStage& o
 }
 
 MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool, Workspace& ws) {
-  if (L.amx_rows) return run_conv_amx_rows(L, input, N, out, pool, ws);
+  if (L.rows != GemmLayer::Rows::none) return run_conv_rows(L, input, N, out, pool, ws);
   const uint32_t* image = pack_image(L, input, N, pool, ws);
   const GemmKernel& kernel = *L.kernel;
   const int64_t P = L.OH * L.OW;

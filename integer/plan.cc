@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "integer/conv_amx_rows.h"
+#include "integer/conv_rows.h"
 #include "reference/parallel.h"
 #include "reference/shapes.h"
 
@@ -113,20 +113,22 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
     }
   }
   // AMX tiles for whole int32 reductions over at least one tile of pixels; vpdpbusd otherwise (chunks,
-  // a linear layer's single row).
-  if (isa == Isa::avx512amx && packing == Packing::q8) {
+  // a linear layer's single row). On both AVX-512 tiers a Q8 layer that fits the channel-major rows
+  // driver takes it: its sums come out [channel][pixel], so the requant reads them contiguously.
+  if (isa == Isa::avx512amx && packing == Packing::q8)
     L->kernel = L->chunk >= L->kg && L->OH * L->OW >= 16 ? &kGemmQ8Amx : &kGemmQ8Avx512Vnni;
-    if (amx_rows_fits(*L)) {
-      L->amx_rows = true;
-      pack_amx_rows_weights(*L);
-    }
+  if (uses_avx512(isa) && packing == Packing::q8 && rows_fits(*L)) {
+    L->rows = isa == Isa::avx512amx ? GemmLayer::Rows::amx : GemmLayer::Rows::vnni;
+    pack_rows_weights(*L);
   }
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)
     for (int64_t kx = 0; kx < L->KW; ++kx)
       L->tap_offset[static_cast<size_t>(ky * L->KW + kx)] = (ky * L->dilation_h * L->PW + kx * L->dilation_w) * L->cq;
   why = std::string(packing == Packing::q8 ? "q8" : "q16") + " " +
-        std::string(L->amx_rows ? to_string(Path::conv_q8_amx_rows) : to_string(L->kernel->path)) + " offset " +
+        std::string(L->rows == GemmLayer::Rows::amx    ? to_string(Path::conv_q8_amx_rows)
+                    : L->rows == GemmLayer::Rows::vnni ? to_string(Path::conv_q8_vnni_rows)
+                                                       : to_string(L->kernel->path)) + " offset " +
         std::to_string(L->act_offset) + (L->chunk >= L->kg ? " acc32" : " acc32 chunks of " + std::to_string(L->chunk) + " -> int64");
   return L;
 }
@@ -252,7 +254,7 @@ void Plan::plan_node(size_t i) {
             // The 16-lane requant of the AVX-512 output-only stages (AMX row convs and depthwise).
             if (uses_avx512(isa_) && np.depthwise) {
               np.high_mul = high_mul_channels(*rp.requant, np.depthwise->bias, np.depthwise->sum_bound);
-            } else if (uses_avx512(isa_) && np.gemm && np.gemm->amx_rows) {
+            } else if (uses_avx512(isa_) && np.gemm && np.gemm->rows != GemmLayer::Rows::none) {
               np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound));
             }
             if (!np.high_mul.empty()) {

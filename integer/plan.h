@@ -51,8 +51,10 @@ struct GemmLayer {
   int64_t act_offset = 0;        // packed activation = value - act_offset
   int64_t chunk = 0;             // granules per int32 chunk; >= kg: one pass
   std::vector<uint32_t> weight;  // [G][blocks][kg][16] granules
-  bool amx_rows = false;         // run by run_conv_amx_rows (conv_amx_rows.h) instead of the micro-kernels
-  std::vector<uint32_t> weight_rows;  // amx_rows: [G][Og rounded up to 32][kg] granules
+  // Run by run_conv_rows (conv_rows.h, channel-major over packed rows) instead of the micro-kernels:
+  // its blocks on AMX tiles (avx512amx tier) or on vpdpbusd with broadcast weights (avx512vnni tier).
+  enum class Rows { none, amx, vnni } rows = Rows::none;
+  std::vector<uint32_t> weight_rows;  // rows: [G][Og rounded up to 32][kg] granules
   std::vector<int64_t> tap_offset;  // [KH*KW] granules from a window origin to each tap
   std::vector<int64_t> out_add;  // [O] act_offset*sum(w[o]) + bias[o]
   int64_t acc_bound = 0;         // max over o of the int32 partial-sum bound (for reports)

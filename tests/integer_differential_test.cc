@@ -653,7 +653,8 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     op.weight = filled({2, 2000}, IntType{16, true}, "OI", -32768);
     run(make_linear_case(std::move(op), filled({1, 2000}, IntType{8, false}, "NC", 255), false));
   }
-  // A conv strided by more than conv_q8_amx_rows' phases (4): the pixel-major AMX kernel.
+  // A conv strided by more than the rows driver's phases (4): the pixel-major kernels (gemm_q8_amx, and
+  // gemm_q8_avx512vnni on the avx512vnni tier, where every other conv of these cases runs conv_q8_vnni_rows).
   {
     Conv2dOp op;
     op.stride_h = op.stride_w = 5;
@@ -677,7 +678,8 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512, Path::gemm_requant8_avx512,
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
+                                       Path::gemm_requant8_avx512,
                                        Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers

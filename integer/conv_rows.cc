@@ -1,4 +1,4 @@
-#include "integer/conv_amx_rows.h"
+#include "integer/conv_rows.h"
 
 #include <immintrin.h>
 
@@ -166,8 +166,44 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
   if constexpr (NA == 2 && NB == 2) _tile_stored(3, a.out + 16 * kBlock + 16, row_bytes);
 }
 
+// The same block on vpdpbusd (avx512vnni tier): 16 pixels' granules of one granule row (u8, the
+// unsigned operand) against one channel's weight granule broadcast to every lane (s8), read from the
+// same A-tile packing. A group of channels keeps 16 accumulators (8 channels x 2 pixel vectors, or 16 x
+// 1), so each pixel load serves the whole group; the groups then run over the block's 16*NA channels
+// (channels past Og have zero weights). Every int32 a lane holds is a partial sum of one output's
+// reduction, inside the planner's bound, so the wrapping additions are exact as on the tiles.
+template <int NA, int NB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni(const BlockArgs& a) {
+  constexpr int kGroup = NB == 2 ? 8 : 16;
+  const int64_t taps = a.KH * a.KW, step = 16 * a.ks;
+  for (int64_t c0 = 0; c0 < 16 * NA; c0 += kGroup) {
+    // Channel c0 + j, K index k: weight + (k / ks) * 16 * ks + j * ks + k % ks, from this group's origin.
+    const uint32_t* wg = a.weight + (c0 / 16) * 16 * a.kg + (c0 % 16) * a.ks;
+    __m512i acc[kGroup][NB];
+    for (int j = 0; j < kGroup; ++j)
+      for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_setzero_si512();
+    const uint32_t* ws = wg;  // the current K step
+    for (int64_t t = 0; t < taps; ++t) {
+      const uint32_t* x = a.pixels + a.tap[t];
+      for (int64_t c = 0; c < a.cq; c += a.ks, ws += step)
+        for (int64_t r = 0; r < a.ks; ++r) {
+          const uint32_t* px = x + (c + r) * a.pwp;
+          __m512i p[NB];
+          for (int v = 0; v < NB; ++v) p[v] = _mm512_loadu_si512(px + 16 * v);
+          for (int j = 0; j < kGroup; ++j) {
+            const __m512i w = _mm512_set1_epi32(static_cast<int32_t>(ws[j * a.ks + r]));
+            for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], p[v], w);
+          }
+        }
+    }
+    for (int j = 0; j < kGroup; ++j)
+      for (int v = 0; v < NB; ++v) _mm512_storeu_si512(a.out + (c0 + j) * kBlock + 16 * v, acc[j][v]);
+  }
+}
+
 using BlockFn = void (*)(const BlockArgs&);
 constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
+constexpr BlockFn kBlocksVnni[2][2] = {{block_vnni<1, 1>, block_vnni<1, 2>}, {block_vnni<2, 1>, block_vnni<2, 2>}};
 
 // Output only: each channel's contiguous run of `count` sums, plus its add, requantized into bytes (the
 // int64 shift route, 8 lanes at a time) with accumulator and output ranges tracked in vectors.
@@ -252,11 +288,11 @@ __attribute__((target("avx512f"))) void merge_ranges(const RangeVectors& rv, Min
 
 }  // namespace
 
-bool amx_rows_fits(const GemmLayer& L) {
+bool rows_fits(const GemmLayer& L) {
   return L.granule == 4 && L.chunk >= L.kg && L.stride_w >= 1 && L.stride_w <= 4 && L.OH * L.OW >= 16;
 }
 
-void pack_amx_rows_weights(GemmLayer& L) {
+void pack_rows_weights(GemmLayer& L) {
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = amx_step_for(L.cq);
   L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
   for (int64_t g = 0; g < L.G; ++g)
@@ -266,7 +302,7 @@ void pack_amx_rows_weights(GemmLayer& L) {
             L.weight[static_cast<size_t>(((g * L.blocks + o / 16) * L.kg + k) * 16 + o % 16)];
 }
 
-MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
+MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws) {
   const Rows R = rows_of(L);
   uint32_t* image = scratch(ws.image, N * L.G * R.rows * R.phases * L.cq * R.pwp);
@@ -282,6 +318,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
   else pack_rows(L, R, input.bytes, N, image, pool);
 
   const int ks = amx_step_for(L.cq);
+  const bool amx = L.rows == GemmLayer::Rows::amx;
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
   // A task: one output row (or, for the flat 1x1 case, 256 pixels of it) x 32 channels.
   const int64_t seg_len = R.flat ? 256 : (R.out_len + kBlock - 1) / kBlock * kBlock;
@@ -319,7 +356,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     const int64_t p_begin = oy * R.out_len + x_begin, span = x_end - x_begin;  // plane positions of the task
     const int64_t channels = std::min(kBlock, L.Og - sb * kBlock);
     const int64_t o0 = g * L.Og + sb * kBlock;
-    amx_configure(ks);
+    if (amx) amx_configure(ks);
     alignas(64) int32_t tile[kBlock * kBlock];
     BlockArgs a{};
     a.weight = L.weight_rows.data() + (g * og + sb * kBlock) * L.kg;
@@ -337,7 +374,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
       a.pixels = row + x0;
-      kBlocks[channels > 16][count > 16](a);
+      (amx ? kBlocks : kBlocksVnni)[channels > 16][count > 16](a);
       const int64_t p = oy * R.out_len + x0;
       if (requant8 != nullptr) {
         const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift.data() + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
@@ -370,7 +407,7 @@ MinMax run_conv_amx_rows(const GemmLayer& L, const ActSource& input, int64_t N, 
     total.merge(mm);
   });
   PathCounters& pc = path_counters();
-  pc.add(Path::conv_q8_amx_rows);
+  pc.add(amx ? Path::conv_q8_amx_rows : Path::conv_q8_vnni_rows);
   pc.add(Path::gemm_acc32);
   if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
