@@ -129,7 +129,8 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
 }
 
 struct BlockArgs {
-  const uint32_t* weight;  // A: the first K step of channels o0..o0+15; o0+16.. is 16*kg granules on
+  const uint32_t* weight;  // AMX: the first A tile of channels o0..o0+15 (o0+16.. is 16*kg granules on);
+                           // VNNI: the panel of channels o0..o0+15 (o0+16.. likewise)
   const uint32_t* pixels;  // B: packed row of tap (0, 0), granule 0, column of the block's first pixel
   int64_t kg, cq, pwp, ks, KH, KW;
   const int64_t* tap;      // [KH*KW]: granules from `pixels` to each tap's first granule row
@@ -167,34 +168,32 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
 }
 
 // The same block on vpdpbusd (avx512vnni tier): 16 pixels' granules of one granule row (u8, the
-// unsigned operand) against one channel's weight granule broadcast to every lane (s8), read from the
-// same A-tile packing. A group of channels keeps 16 accumulators (8 channels x 2 pixel vectors, or 16 x
-// 1), so each pixel load serves the whole group; the groups then run over the block's 16*NA channels
-// (channels past Og have zero weights). Every int32 a lane holds is a partial sum of one output's
-// reduction, inside the planner's bound, so the wrapping additions are exact as on the tiles.
+// unsigned operand) against one channel's weight granule broadcast to every lane (s8). The weights are
+// the micro-kernels' panels ([kg][16] granules per block of 16 channels: `weight` points at the block's
+// first, the second block follows at 16*kg), so the broadcasts of one granule step share one pointer.
+// A group of channels keeps 16 accumulators (8 channels x 2 pixel vectors, or 16 x 1), so each pixel
+// load serves the whole group; the groups then run over the block's 16*NA channels (channels past Og
+// have zero weights). Every int32 a lane holds is a partial sum of one output's reduction, inside the
+// planner's bound, so the wrapping additions are exact as on the tiles.
 template <int NA, int NB>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni(const BlockArgs& a) {
   constexpr int kGroup = NB == 2 ? 8 : 16;
-  const int64_t taps = a.KH * a.KW, step = 16 * a.ks;
+  const int64_t taps = a.KH * a.KW;
   for (int64_t c0 = 0; c0 < 16 * NA; c0 += kGroup) {
-    // Channel c0 + j, K index k: weight + (k / ks) * 16 * ks + j * ks + k % ks, from this group's origin.
-    const uint32_t* wg = a.weight + (c0 / 16) * 16 * a.kg + (c0 % 16) * a.ks;
+    const uint32_t* w = a.weight + (c0 / 16) * 16 * a.kg + c0 % 16;  // granule k of channel c0 + j: w[16*k + j]
     __m512i acc[kGroup][NB];
     for (int j = 0; j < kGroup; ++j)
       for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_setzero_si512();
-    const uint32_t* ws = wg;  // the current K step
     for (int64_t t = 0; t < taps; ++t) {
       const uint32_t* x = a.pixels + a.tap[t];
-      for (int64_t c = 0; c < a.cq; c += a.ks, ws += step)
-        for (int64_t r = 0; r < a.ks; ++r) {
-          const uint32_t* px = x + (c + r) * a.pwp;
-          __m512i p[NB];
-          for (int v = 0; v < NB; ++v) p[v] = _mm512_loadu_si512(px + 16 * v);
-          for (int j = 0; j < kGroup; ++j) {
-            const __m512i w = _mm512_set1_epi32(static_cast<int32_t>(ws[j * a.ks + r]));
-            for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], p[v], w);
-          }
+      for (int64_t c = 0; c < a.cq; ++c, w += 16) {
+        __m512i p[NB];
+        for (int v = 0; v < NB; ++v) p[v] = _mm512_loadu_si512(x + c * a.pwp + 16 * v);
+        for (int j = 0; j < kGroup; ++j) {
+          const __m512i wj = _mm512_set1_epi32(static_cast<int32_t>(w[j]));
+          for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], p[v], wj);
         }
+      }
     }
     for (int j = 0; j < kGroup; ++j)
       for (int v = 0; v < NB; ++v) _mm512_storeu_si512(a.out + (c0 + j) * kBlock + 16 * v, acc[j][v]);
@@ -359,7 +358,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     if (amx) amx_configure(ks);
     alignas(64) int32_t tile[kBlock * kBlock];
     BlockArgs a{};
-    a.weight = L.weight_rows.data() + (g * og + sb * kBlock) * L.kg;
+    a.weight = amx ? L.weight_rows.data() + (g * og + sb * kBlock) * L.kg : L.weight.data() + (g * L.blocks + 2 * sb) * L.kg * 16;
     a.kg = L.kg, a.cq = L.cq, a.pwp = R.pwp, a.ks = ks, a.KH = L.KH, a.KW = L.KW;
     a.tap = tap.data();
     a.out = tile;

@@ -13,9 +13,9 @@
 // every pixel of a row is contiguous, so 16 pixels are one 64-byte row (a tileloadd with a row stride
 // of PWp granules, or one load). A strided row is split into stride_w phases (columns p, p + s, ...),
 // which keeps a tap's 16 pixels consecutive for any stride. A 1x1 conv with stride 1 and no padding is
-// one long row per image (H*W pixels). Weights are re-packed as A tiles, [G][Og/16 rounded up to
+// one long row per image (H*W pixels). AMX weights are re-packed as A tiles, [G][Og/16 rounded up to
 // even][Kg/ks][16][ks]: each K step of a block of 16 channels is one contiguous tile (1 KiB at ks = 16),
-// read as a sequential stream.
+// read as a sequential stream; VNNI reads the micro-kernels' panels [kg][16] (gemm_kernel.h).
 #pragma once
 
 #include "integer/output_stage.h"

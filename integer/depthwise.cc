@@ -113,10 +113,40 @@ struct Int16Plane {
 };
 
 template <class T>
-__attribute__((target("avx512f,avx512bw"))) void fill_int16_phases(const DepthwiseLayer& L, const T* src_plane, int16_t* dst,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void fill_int16_phases(const DepthwiseLayer& L, const T* src_plane, int16_t* dst,
                                                                   int64_t QW) {
   const int64_t s = L.stride_w;
   const int16_t pad = static_cast<int16_t>(L.pad_value);
+  if constexpr (sizeof(T) == 1) {
+    if (s == 1) {
+      // Bytes at stride 1: every row in 32-lane pieces, each one masked load of the data columns, one
+      // widening, the padding blended in and one masked store (no scalar loop, no per-row fills).
+      const __m512i vpad = _mm512_set1_epi16(pad);
+      auto lanes = [](int64_t a, int64_t b) {  // the bits of lanes [a, b) clipped to [0, 32)
+        const int64_t lo = std::clamp<int64_t>(a, 0, 32), hi = std::clamp<int64_t>(b, 0, 32);
+        return hi <= lo ? 0u : static_cast<uint32_t>(((uint64_t{1} << hi) - 1) & ~((uint64_t{1} << lo) - 1));
+      };
+      const int64_t x_lo = L.pad_left, x_hi = L.pad_left + L.W, x_end = std::min(L.PW, QW);
+      for (int64_t py = 0; py < L.PH; ++py) {
+        const int64_t iy = py - L.pad_top;
+        const bool data_row = iy >= 0 && iy < L.H;
+        int16_t* d = dst + py * QW;
+        const T* src = data_row ? src_plane + iy * L.W : nullptr;  // column q holds src[q - pad_left]
+        for (int64_t q0 = 0; q0 < QW; q0 += 32) {
+          const __mmask32 data = data_row ? lanes(x_lo - q0, x_hi - q0) : 0u;
+          __m512i v = _mm512_setzero_si512();
+          if (data != 0) {
+            // Masked-off lanes are never read, so the address may point before the row's first byte.
+            const __m256i b = _mm256_maskz_loadu_epi8(data, reinterpret_cast<const uint8_t*>(src) + (q0 - x_lo));
+            v = std::is_signed_v<T> ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b);
+          }
+          v = _mm512_mask_mov_epi16(v, lanes(-q0, x_end - q0) & ~data, vpad);
+          _mm512_mask_storeu_epi16(d + q0, lanes(0, QW - q0), v);
+        }
+      }
+      return;
+    }
+  }
   auto ceil_div = [](int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; };
   for (int64_t p = 0; p < s; ++p) {
     // Phase p: q in [0, q_lo) padding, [q_lo, q_hi) data (ix = q*s + p - pad_left), [q_hi, q_end) padding,
