@@ -47,7 +47,9 @@ Rows rows_of(const GemmLayer& L) {
 }
 
 // Granule planes [N][G][rows][cq][pwp]: value - act_offset per lane (mod 256: the planner proved it lies
-// in [0, 255]), pad_value - act_offset in the padding, 0 in lanes past Cg and in columns past `width`.
+// in [0, 255]), pad_value - act_offset in the padding, 0 in columns past `width`. Lanes past Cg repeat
+// the group's last channel: their weights are zero, so they add nothing (and the sums stay within the
+// planner's bound). A strided row is built at stride 1 first, then split into its phases.
 template <class T>
 void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint32_t* image, ThreadPool& pool) {
   std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
@@ -61,70 +63,61 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     // Columns [x_lo, x_hi) hold data; column x reads plane offset src0 + (x - x_lo).
     const int64_t x_lo = R.flat ? 0 : L.pad_left, x_hi = R.flat ? plane : L.pad_left + L.W;
     const int64_t src0 = R.flat ? 0 : iy * L.W;
+    thread_local std::vector<uint32_t> strided;  // a strided row at stride 1: [cq][width]
+    const int64_t pitch = R.phases > 1 ? R.width : R.pwp;
+    if (R.phases > 1 && strided.size() < static_cast<size_t>(L.cq * pitch)) strided.resize(static_cast<size_t>(L.cq * pitch));
     for (int64_t q = 0; q < L.cq; ++q) {
       const uint32_t p = pad[static_cast<size_t>(q)];
       const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
       const T* s[4];
       for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
-      if (R.phases > 1) {
-        // Strided: column x goes to phase x % s at x / s; columns past `width` (and the phase rows'
-        // slack) are 0.
-        for (int64_t ph = 0; ph < R.phases; ++ph) {
-          uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
-          for (int64_t j = 0; j < R.pwp; ++j) {
-            const int64_t x = j * R.phases + ph;
-            uint32_t gr = 0;
-            if (x >= R.width) {
-              gr = 0;
-            } else if (!data_row || x < x_lo || x >= x_hi) {
-              gr = p;
-            } else {
-              for (int64_t l = 0; l < lanes; ++l)
-                gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][x - x_lo]) - L.act_offset)) << (8 * l);
-            }
-            dst[j] = gr;
-          }
-        }
-        continue;
-      }
-      uint32_t* dst = image + (task * L.cq + q) * R.pwp;
+      uint32_t* dst = R.phases > 1 ? strided.data() + q * pitch : image + (task * L.cq + q) * R.pwp;
       if (!data_row) {
         std::fill(dst, dst + R.width, p);
       } else {
         std::fill(dst, dst + x_lo, p);
         std::fill(dst + x_hi, dst + R.width, p);
       }
-      std::fill(dst + R.width, dst + R.pwp, 0u);
+      if (R.phases == 1) std::fill(dst + R.width, dst + R.pwp, 0u);
       if (!data_row) continue;
       int64_t x = x_lo;
       if constexpr (sizeof(T) == 1) {
-        if (lanes == 4) {
-          // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
-          const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
-          for (; x + 16 <= x_hi; x += 16) {
-            const int64_t i = x - x_lo;
-            const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + i)), off);
-            const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + i)), off);
-            const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + i)), off);
-            const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + i)), off);
-            const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-            const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-            __m128i* o = reinterpret_cast<__m128i*>(dst + x);
-            _mm_storeu_si128(o, _mm_unpacklo_epi16(ab_lo, cd_lo));
-            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-            _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-            _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
-          }
+        // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
+        const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
+        for (; x + 16 <= x_hi; x += 16) {
+          const int64_t i = x - x_lo;
+          const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + i)), off);
+          const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + i)), off);
+          const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + i)), off);
+          const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + i)), off);
+          const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+          const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+          __m128i* o = reinterpret_cast<__m128i*>(dst + x);
+          _mm_storeu_si128(o, _mm_unpacklo_epi16(ab_lo, cd_lo));
+          _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+          _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+          _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
         }
       }
       for (; x < x_hi; ++x) {
         const int64_t i = x - x_lo;
         uint32_t gr = 0;
-        for (int64_t l = 0; l < lanes; ++l)
+        for (int64_t l = 0; l < 4; ++l)
           gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][i]) - L.act_offset)) << (8 * l);
         dst[x] = gr;
       }
     }
+    if (R.phases == 1) return;
+    // Column x goes to phase x % s at x / s; columns past `width` (and the phase rows' slack) are 0.
+    for (int64_t ph = 0; ph < R.phases; ++ph)
+      for (int64_t q = 0; q < L.cq; ++q) {
+        const uint32_t* src = strided.data() + q * pitch;
+        uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
+        for (int64_t j = 0; j < R.pwp; ++j) {
+          const int64_t x = j * R.phases + ph;
+          dst[j] = x < R.width ? src[x] : 0u;
+        }
+      }
   });
 }
 

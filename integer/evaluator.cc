@@ -440,7 +440,8 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
     for (const std::string& name : node.inputs)
       if (const auto it = index.find(name); it != index.end()) ++consumers[it->second];
   std::vector<Value> values(count);
-  ThreadPool pool(plan.threads());
+  if (!B.pool || B.pool->threads() != plan.threads()) B.pool = std::make_unique<ThreadPool>(plan.threads());
+  ThreadPool& pool = *B.pool;
   size_t next_input = 0;
   MinMax fused_range;
   const bool timed = !B.node_seconds.empty();

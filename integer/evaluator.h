@@ -7,11 +7,13 @@
 // not fit its declared shape or type; std::invalid_argument for an ISA the CPU lacks.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "integer/output_stage.h"
 #include "integer/plan.h"
+#include "integer/thread_pool.h"
 #include "ir/network.h"
 #include "ir/trace.h"
 
@@ -22,11 +24,13 @@ namespace qv::integer {
 Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace recycled = {});
 Trace evaluate_optimized(const Network& network, const std::vector<IntTensor>& inputs, const Options& options = {});
 
-// Storage evaluate_output may keep between calls: the packed activations of every node and the kernels'
-// scratch buffers (no allocation or page faults on the next call). Optional.
+// Storage evaluate_output may keep between calls: the packed activations of every node, the kernels'
+// scratch buffers (no allocation or page faults on the next call) and the thread pool (its workers and
+// their thread-local buffers survive the call, so the next one starts no threads). Optional.
 struct OutputBuffers {
   std::vector<std::vector<uint8_t>> bytes;  // per node: one byte per value (types of <= 8 bits)
   Workspace workspace;
+  std::unique_ptr<ThreadPool> pool;         // made on first use with the plan's thread count
   // When non-empty on entry (resized to the node count), evaluate_output adds each node's wall time in
   // seconds to its entry: a per-layer profile (bench_networks prints it under QVERIFY_BENCH_DESCRIBE).
   std::vector<double> node_seconds;
