@@ -208,17 +208,19 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void requant_block
                                                                                  const int64_t* add, const Requant8& rq, uint8_t* dst,
                                                                                  int64_t dst_stride, RangeVectors& rv) {
   const __m512i vlo = _mm512_set1_epi64(rq.lo), vhi = _mm512_set1_epi64(rq.hi);
+  RangeVectors local = rv;  // in registers: the byte stores may alias `rv` as far as the compiler knows
   for (int64_t c = 0; c < channels; ++c) {
     const __m512i vadd = _mm512_set1_epi64(add[c]);
     for (int64_t i = 0; i < count; i += 8) {
       const __mmask8 mask = static_cast<__mmask8>(count - i >= 8 ? 0xFF : (1u << (count - i)) - 1);
       const __m512i acc = _mm512_add_epi64(_mm512_maskz_cvtepi32_epi64(0xFF, _mm256_maskz_loadu_epi32(mask, tile + c * kBlock + i)), vadd);
-      rv.alo = _mm512_mask_min_epi64(rv.alo, mask, rv.alo, acc), rv.ahi = _mm512_mask_max_epi64(rv.ahi, mask, rv.ahi, acc);
+      local.alo = _mm512_mask_min_epi64(local.alo, mask, local.alo, acc), local.ahi = _mm512_mask_max_epi64(local.ahi, mask, local.ahi, acc);
       const __m512i y = requant_shift8<R>(acc, rq.params[c], vlo, vhi);
-      rv.ylo = _mm512_mask_min_epi64(rv.ylo, mask, rv.ylo, y), rv.yhi = _mm512_mask_max_epi64(rv.yhi, mask, rv.yhi, y);
+      local.ylo = _mm512_mask_min_epi64(local.ylo, mask, local.ylo, y), local.yhi = _mm512_mask_max_epi64(local.yhi, mask, local.yhi, y);
       _mm512_mask_cvtepi64_storeu_epi8(dst + c * dst_stride + i, mask, y);
     }
   }
+  rv = local;
 }
 
 using RequantBlock8 = void (*)(const int32_t*, int64_t, int64_t, const int64_t*, const Requant8&, uint8_t*, int64_t, RangeVectors&);
