@@ -211,9 +211,11 @@ void int16_pairs(Int16Taps& k, const int32_t* w) {
   }
 }
 
-// Sums of positions base[0 .. count) (count <= 32) of the tap layout k into out[0 .. 32).
-__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16(const int16_t* base, const Int16Taps& k,
-                                                                                             int64_t count, int32_t* out) {
+// Sums of positions base[0 .. count) (count <= 32) of the tap layout k: positions 0..15 in `first`,
+// 16..31 in `second` (lanes past count hold 0).
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16_vectors(const int16_t* base, const Int16Taps& k,
+                                                                                                     int64_t count, __m512i& first,
+                                                                                                     __m512i& second) {
   // Output i of a 32-block sits in lo (i % 8 < 4) or hi at lane 4*(i / 8) + i % 4.
   alignas(64) static const int32_t kFirst[16] = {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23};
   alignas(64) static const int32_t kSecond[16] = {8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31};
@@ -226,8 +228,40 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline voi
     lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(a, b), wp);
     hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(a, b), wp);
   }
-  _mm512_storeu_si512(out, _mm512_permutex2var_epi32(lo, _mm512_load_si512(kFirst), hi));
-  _mm512_storeu_si512(out + 16, _mm512_permutex2var_epi32(lo, _mm512_load_si512(kSecond), hi));
+  first = _mm512_permutex2var_epi32(lo, _mm512_load_si512(kFirst), hi);
+  second = _mm512_permutex2var_epi32(lo, _mm512_load_si512(kSecond), hi);
+}
+
+// The same sums into out[0 .. 32).
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16(const int16_t* base, const Int16Taps& k,
+                                                                                             int64_t count, int32_t* out) {
+  __m512i first, second;
+  block_int16_vectors(base, k, count, first, second);
+  _mm512_storeu_si512(out, first);
+  _mm512_storeu_si512(out + 16, second);
+}
+
+// Output only, rows of more than 16 outputs (not flat): each 32-output block's sums go through the
+// 16-lane route into the output bytes while they are in registers, with no int32 plane in between.
+template <bool kShiftLeft>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(const DepthwiseLayer& L, const Int16Plane& pl,
+                                                                              const Int16Taps& k, const HighMulChannel& hm, int32_t lo,
+                                                                              int32_t hi, uint8_t* dst, Ranges32& r) {
+  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
+  Ranges32 local = r;  // in registers (the byte stores may alias r)
+  for (int64_t y = 0; y < L.OH; ++y) {
+    const int16_t* base = pl.data + y * L.stride_h * pl.QW;
+    for (int64_t x0 = 0; x0 < L.OW; x0 += 32) {
+      const int64_t count = std::min<int64_t>(32, L.OW - x0);
+      __m512i first, second;
+      block_int16_vectors(base + x0, k, count, first, second);
+      uint8_t* d = dst + y * L.OW + x0;
+      requant_high_mul16_step<kShiftLeft>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
+      if (count > 16)
+        requant_high_mul16_step<kShiftLeft>(second, static_cast<__mmask16>(count >= 32 ? 0xFFFFu : (1u << (count - 16)) - 1), h, d + 16, local);
+    }
+  }
+  r = local;
 }
 
 // The sums of the plane: output (y, x) at sums[y*pitch + x], pitch = OW, or stride_h*QW when flat.
@@ -370,10 +404,18 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         for (int64_t o = c * m; o < (c + 1) * m; ++o) {
           const int64_t no = n * L.O + o;
           const int32_t* w = L.weight.data() + o * L.KH * L.KW;
+          if (high_mul != nullptr && high_mul[o].ok && !flat) {
+            // Output only: the 16-lane route on each block's sums in registers, into the output bytes.
+            int16_pairs(k, w);
+            const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
+            (high_mul[o].params.lshift == 0 ? requant_plane_int16<false> : requant_plane_int16<true>)(L, pl, k, high_mul[o], lo, hi,
+                                                                                                   out.narrow_out + no * P, r);
+            continue;
+          }
           int64_t pitch = 0;
           const int32_t* sums = channel_sums_int16(L, pl, k, w, pitch);
           if (high_mul != nullptr && high_mul[o].ok) {
-            // Output only: the 16-lane route straight into the output bytes, row by row.
+            // Output only, flat planes: the 16-lane route straight into the output bytes, row by row.
             requant_rows16(L, sums, pitch, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
                            out.narrow_out + no * P, r);
             continue;

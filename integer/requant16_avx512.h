@@ -49,34 +49,50 @@ __attribute__((target("avx512f"))) inline void merge_ranges32(const Ranges32& r,
   }
 }
 
+// The loop-invariant operands of the 16-lane route for one channel.
+struct HighMul16 {
+  __m512i mul, bias, add, lo, hi;
+  __m128i rshift, lshift;
+};
+
+__attribute__((target("avx512f"), always_inline)) inline HighMul16 high_mul16(const FusedRequant::HighMulParams& p, int32_t add, int32_t lo,
+                                                                           int32_t hi) {
+  return HighMul16{_mm512_set1_epi64(p.mul),  _mm512_set1_epi64(p.bias), _mm512_set1_epi32(add), _mm512_set1_epi32(lo),
+                   _mm512_set1_epi32(hi),     _mm_cvtsi32_si128(p.rshift), _mm_cvtsi32_si128(p.lshift)};
+}
+
+// 16 sums x (lanes in `mask`) to bytes at dst, widening the ranges by x + add (the accumulator: the
+// caller proved |add| + max|x| < 2^31) and y.
+template <bool kShiftLeft>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16_step(__m512i x, __mmask16 mask, const HighMul16& h,
+                                                                                            uint8_t* dst, Ranges32& r) {
+  const __m512i acc = _mm512_maskz_add_epi32(0xFFFF, x, h.add);
+  r.acc_lo = _mm512_mask_min_epi32(r.acc_lo, mask, r.acc_lo, acc), r.acc_hi = _mm512_mask_max_epi32(r.acc_hi, mask, r.acc_hi, acc);
+  // maskz forms throughout: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+  __m512i even = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, x, h.mul), h.bias);
+  __m512i odd = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, _mm512_maskz_srli_epi64(0xFF, x, 32), h.mul), h.bias);
+  if constexpr (kShiftLeft) even = _mm512_maskz_sll_epi64(0xFF, even, h.lshift), odd = _mm512_maskz_sll_epi64(0xFF, odd, h.lshift);
+  // Lane 2j: the high dword of even product j; lane 2j+1: the high dword of odd product j (in place).
+  const __m512i high = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi64(0xFF, even, 32), 0xAAAA, odd);
+  const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, _mm512_maskz_sra_epi32(0xFFFF, high, h.rshift), h.lo), h.hi);
+  r.y_lo = _mm512_mask_min_epi32(r.y_lo, mask, r.y_lo, y), r.y_hi = _mm512_mask_max_epi32(r.y_hi, mask, r.y_hi, y);
+  _mm512_mask_cvtepi32_storeu_epi8(dst, mask, y);
+}
+
 // dst[i] = requant_high_mul_scalar(t[i]) for i in [0, n), any n (masked tail), widening the ranges by
-// t[i] + add (the accumulator: the caller proved |add| + max|t| < 2^31) and y[i].
+// t[i] + add and y[i].
 template <bool kShiftLeft>
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16_loop(const int32_t* t, int64_t n,
                                                                                         const FusedRequant::HighMulParams& p,
                                                                                         int32_t add, int32_t lo, int32_t hi,
                                                                                         uint8_t* dst, Ranges32& r) {
-  const __m512i vmul = _mm512_set1_epi64(p.mul), vbias = _mm512_set1_epi64(p.bias), vadd = _mm512_set1_epi32(add);
-  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
-  const __m128i count = _mm_cvtsi32_si128(p.rshift), lcount = _mm_cvtsi32_si128(p.lshift);
+  const HighMul16 h = high_mul16(p, add, lo, hi);
   // The ranges in registers for the loop: the byte stores may alias `r` as far as the compiler knows,
   // which would keep it in memory, a store-to-load chain through every iteration.
   Ranges32 local = r;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
-    const __m512i x = _mm512_maskz_loadu_epi32(mask, t + i);
-    const __m512i acc = _mm512_maskz_add_epi32(0xFFFF, x, vadd);
-    local.acc_lo = _mm512_mask_min_epi32(local.acc_lo, mask, local.acc_lo, acc);
-    local.acc_hi = _mm512_mask_max_epi32(local.acc_hi, mask, local.acc_hi, acc);
-    // maskz forms throughout: GCC 12 warns on the unmasked ones' undefined source under -Werror.
-    __m512i even = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, x, vmul), vbias);
-    __m512i odd = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, _mm512_maskz_srli_epi64(0xFF, x, 32), vmul), vbias);
-    if constexpr (kShiftLeft) even = _mm512_maskz_sll_epi64(0xFF, even, lcount), odd = _mm512_maskz_sll_epi64(0xFF, odd, lcount);
-    // Lane 2j: the high dword of even product j; lane 2j+1: the high dword of odd product j (in place).
-    const __m512i high = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi64(0xFF, even, 32), 0xAAAA, odd);
-    const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, _mm512_maskz_sra_epi32(0xFFFF, high, count), vlo), vhi);
-    local.y_lo = _mm512_mask_min_epi32(local.y_lo, mask, local.y_lo, y), local.y_hi = _mm512_mask_max_epi32(local.y_hi, mask, local.y_hi, y);
-    _mm512_mask_cvtepi32_storeu_epi8(dst + i, mask, y);
+    requant_high_mul16_step<kShiftLeft>(_mm512_maskz_loadu_epi32(mask, t + i), mask, h, dst + i, local);
   }
   r = local;
 }
