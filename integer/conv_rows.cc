@@ -242,9 +242,10 @@ __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32
                                                                      uint8_t* dst, int64_t dst_stride, RangeVectors& rv, Ranges32& r32,
                                                                      MinMax& mm) {
   const int32_t lo = static_cast<int32_t>(m.rq.lo), hi = static_cast<int32_t>(m.rq.hi);
+  Ranges32 local = r32;  // in registers across the channels (the byte stores may alias r32)
   for (int64_t c = 0; c < channels; ++c) {
     if (m.hm != nullptr && m.hm[c].ok) {
-      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, r32);
+      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, local);
     } else if (m.has_shift[c]) {
       m.requant8(tile + c * kBlock, count, 1, m.add + c, Requant8{m.rq.params + c, m.rq.lo, m.rq.hi}, dst + c * dst_stride, dst_stride, rv);
     } else {
@@ -259,6 +260,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32
         m.out->requant->apply_narrow(static_cast<size_t>(m.o0 + c), acc, dst + c * dst_stride, count, mm.y_min, mm.y_max);
     }
   }
+  r32 = local;
 }
 
 RequantBlock8 requant_block8_for(Rounding r) {

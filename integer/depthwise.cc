@@ -296,7 +296,9 @@ const int32_t* channel_sums_int16(const DepthwiseLayer& L, const Int16Plane& pl,
 // Output only: a plane's int32 sums (row pitch `pitch`) through the 16-lane route into the output bytes.
 __attribute__((target("avx512f,avx512bw"))) void requant_rows16(const DepthwiseLayer& L, const int32_t* sums, int64_t pitch,
                                                                 const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
-  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, r);
+  Ranges32 local = r;  // in registers across the rows (the byte stores may alias r)
+  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, local);
+  r = local;
 }
 
 // AVX2, the same scheme on 8 lanes: masked loads (vpmaskmovd), stride 2 as the even lanes of two loads
