@@ -56,22 +56,24 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
   for (int64_t c = 0; c < L.Cg; ++c)
     pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
   const int64_t plane = L.H * L.W;
-  pool.run(N * L.G * R.rows, [&](int64_t task) {
+  // A task: one granule row q of one packed row (a flat 1x1 layer is one packed row: its cq tasks
+  // still share out).
+  pool.run(N * L.G * R.rows * L.cq, [&](int64_t task_q) {
+    const int64_t q = task_q % L.cq, task = task_q / L.cq;
     const int64_t r = task % R.rows, ng = task / R.rows, g = ng % L.G, n = ng / L.G;
     const int64_t iy = R.flat ? 0 : r - L.pad_top;
     const bool data_row = R.flat || (iy >= 0 && iy < L.H);
     // Columns [x_lo, x_hi) hold data; column x reads plane offset src0 + (x - x_lo).
     const int64_t x_lo = R.flat ? 0 : L.pad_left, x_hi = R.flat ? plane : L.pad_left + L.W;
     const int64_t src0 = R.flat ? 0 : iy * L.W;
-    thread_local std::vector<uint32_t> strided;  // a strided row at stride 1: [cq][width]
-    const int64_t pitch = R.phases > 1 ? R.width : R.pwp;
-    if (R.phases > 1 && strided.size() < static_cast<size_t>(L.cq * pitch)) strided.resize(static_cast<size_t>(L.cq * pitch));
-    for (int64_t q = 0; q < L.cq; ++q) {
+    thread_local std::vector<uint32_t> strided;  // granule row q of a strided row at stride 1: [width]
+    if (R.phases > 1 && strided.size() < static_cast<size_t>(R.width)) strided.resize(static_cast<size_t>(R.width));
+    {
       const uint32_t p = pad[static_cast<size_t>(q)];
       const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
       const T* s[4];
       for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
-      uint32_t* dst = R.phases > 1 ? strided.data() + q * pitch : image + (task * L.cq + q) * R.pwp;
+      uint32_t* dst = R.phases > 1 ? strided.data() : image + (task * L.cq + q) * R.pwp;
       if (!data_row) {
         std::fill(dst, dst + R.width, p);
       } else {
@@ -79,8 +81,7 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
         std::fill(dst + x_hi, dst + R.width, p);
       }
       if (R.phases == 1) std::fill(dst + R.width, dst + R.pwp, 0u);
-      if (!data_row) continue;
-      int64_t x = x_lo;
+      int64_t x = data_row ? x_lo : x_hi;
       if constexpr (sizeof(T) == 1) {
         // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
         const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
@@ -109,15 +110,14 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     }
     if (R.phases == 1) return;
     // Column x goes to phase x % s at x / s; columns past `width` (and the phase rows' slack) are 0.
-    for (int64_t ph = 0; ph < R.phases; ++ph)
-      for (int64_t q = 0; q < L.cq; ++q) {
-        const uint32_t* src = strided.data() + q * pitch;
-        uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
-        for (int64_t j = 0; j < R.pwp; ++j) {
-          const int64_t x = j * R.phases + ph;
-          dst[j] = x < R.width ? src[x] : 0u;
-        }
+    for (int64_t ph = 0; ph < R.phases; ++ph) {
+      const uint32_t* src = strided.data();
+      uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
+      for (int64_t j = 0; j < R.pwp; ++j) {
+        const int64_t x = j * R.phases + ph;
+        dst[j] = x < R.width ? src[x] : 0u;
       }
+    }
   });
 }
 
