@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -168,34 +169,80 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
 // load serves the whole group; the groups then run over the block's 16*NA channels (channels past Og
 // have zero weights). Every int32 a lane holds is a partial sum of one output's reduction, inside the
 // planner's bound, so the wrapping additions are exact as on the tiles.
+// One group's sums: kGroup channels from c0 (in 0..31) x NB vectors of 16 pixels.
+template <int kGroup, int NB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void group_sums_vnni(const BlockArgs& a, int64_t c0,
+                                                                                                 __m512i (&acc)[kGroup][NB]) {
+  const int64_t taps = a.KH * a.KW;
+  const uint32_t* w = a.weight + (c0 / 16) * 16 * a.kg + c0 % 16;  // granule k of channel c0 + j: w[16*k + j]
+  for (int j = 0; j < kGroup; ++j)
+    for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_setzero_si512();
+  for (int64_t t = 0; t < taps; ++t) {
+    const uint32_t* x = a.pixels + a.tap[t];
+    for (int64_t c = 0; c < a.cq; ++c, w += 16) {
+      __m512i p[NB];
+      for (int v = 0; v < NB; ++v) p[v] = _mm512_loadu_si512(x + c * a.pwp + 16 * v);
+      for (int j = 0; j < kGroup; ++j) {
+        const __m512i wj = _mm512_set1_epi32(static_cast<int32_t>(w[j]));
+        for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], p[v], wj);
+      }
+    }
+  }
+}
+
 template <int NA, int NB>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni(const BlockArgs& a) {
   constexpr int kGroup = NB == 2 ? 8 : 16;
-  const int64_t taps = a.KH * a.KW;
   for (int64_t c0 = 0; c0 < 16 * NA; c0 += kGroup) {
-    const uint32_t* w = a.weight + (c0 / 16) * 16 * a.kg + c0 % 16;  // granule k of channel c0 + j: w[16*k + j]
     __m512i acc[kGroup][NB];
-    for (int j = 0; j < kGroup; ++j)
-      for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_setzero_si512();
-    for (int64_t t = 0; t < taps; ++t) {
-      const uint32_t* x = a.pixels + a.tap[t];
-      for (int64_t c = 0; c < a.cq; ++c, w += 16) {
-        __m512i p[NB];
-        for (int v = 0; v < NB; ++v) p[v] = _mm512_loadu_si512(x + c * a.pwp + 16 * v);
-        for (int j = 0; j < kGroup; ++j) {
-          const __m512i wj = _mm512_set1_epi32(static_cast<int32_t>(w[j]));
-          for (int v = 0; v < NB; ++v) acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], p[v], wj);
-        }
-      }
-    }
+    group_sums_vnni<kGroup, NB>(a, c0, acc);
     for (int j = 0; j < kGroup; ++j)
       for (int v = 0; v < NB; ++v) _mm512_storeu_si512(a.out + (c0 + j) * kBlock + 16 * v, acc[j][v]);
   }
 }
 
+// Output only, every channel of the block on the 16-lane route: the group's sums are requantized in
+// registers into the NCHW bytes (channel c0 + j at dst + (c0 + j) * dst_stride), with no int32 block
+// in memory in between.
+struct FusedBlockOut {
+  const HighMulChannel* hm;  // [channels]: the block's channels, every one ok
+  int64_t channels, count;   // channels of the block (<= 16*NA), pixels (<= 16*NB)
+  int32_t lo, hi;
+  uint8_t* dst;
+  int64_t dst_stride;
+};
+
+template <int NA, int NB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(const BlockArgs& a, const FusedBlockOut& f, Ranges32& r) {
+  constexpr int kGroup = NB == 2 ? 8 : 16;
+  const __mmask16 first = static_cast<__mmask16>(f.count >= 16 ? 0xFFFFu : (1u << f.count) - 1);
+  const __mmask16 second = static_cast<__mmask16>(f.count >= 32 ? 0xFFFFu : f.count > 16 ? (1u << (f.count - 16)) - 1 : 0u);
+  Ranges32 local = r;  // in registers (the byte stores may alias r)
+  for (int64_t c0 = 0; c0 < std::min<int64_t>(16 * NA, f.channels); c0 += kGroup) {
+    __m512i acc[kGroup][NB];
+    group_sums_vnni<kGroup, NB>(a, c0, acc);
+    for (int j = 0; j < kGroup && c0 + j < f.channels; ++j) {
+      const HighMulChannel& h = f.hm[c0 + j];
+      const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
+      uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
+      if (h.params.lshift == 0) {
+        requant_high_mul16_step<false>(acc[j][0], first, v, d, local);
+        if (NB == 2 && second != 0) requant_high_mul16_step<false>(acc[j][NB - 1], second, v, d + 16, local);
+      } else {
+        requant_high_mul16_step<true>(acc[j][0], first, v, d, local);
+        if (NB == 2 && second != 0) requant_high_mul16_step<true>(acc[j][NB - 1], second, v, d + 16, local);
+      }
+    }
+  }
+  r = local;
+}
+
 using BlockFn = void (*)(const BlockArgs&);
 constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
 constexpr BlockFn kBlocksVnni[2][2] = {{block_vnni<1, 1>, block_vnni<1, 2>}, {block_vnni<2, 1>, block_vnni<2, 2>}};
+using FusedBlockFn = void (*)(const BlockArgs&, const FusedBlockOut&, Ranges32&);
+constexpr FusedBlockFn kBlocksVnniRequant[2][2] = {{block_vnni_requant<1, 1>, block_vnni_requant<1, 2>},
+                                                   {block_vnni_requant<2, 1>, block_vnni_requant<2, 2>}};
 
 // Output only: each channel's contiguous run of `count` sums, plus its add, requantized into bytes (the
 // int64 shift route, 8 lanes at a time) with accumulator and output ranges tracked in vectors.
@@ -340,6 +387,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
 
   MinMax total;
   std::mutex total_mutex;
+  std::atomic<bool> any_fused{false};
   pool.run(tasks, [&](int64_t task) {
     const int64_t seg = task % segments;
     int64_t rest = task / segments;
@@ -367,11 +415,20 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     thread_local std::vector<int64_t> local;
     if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
     const Requant8 rq{requant8 != nullptr ? shift_params.data() + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
+    // VNNI, every channel of the block on the 16-lane route: requantized in registers.
+    const bool fused_block = !amx && high_mul != nullptr && std::all_of(high_mul + o0, high_mul + o0 + channels, [](const HighMulChannel& h) { return h.ok; });
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
-      a.pixels = row + x0;
-      (amx ? kBlocks : kBlocksVnni)[channels > 16][count > 16](a);
       const int64_t p = oy * R.out_len + x0;
+      a.pixels = row + x0;
+      if (fused_block) {
+        const FusedBlockOut f{high_mul + o0, channels, count, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi),
+                              out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane};
+        kBlocksVnniRequant[channels > 16][count > 16](a, f, r32);
+        any_fused.store(true, std::memory_order_relaxed);
+        continue;
+      }
+      (amx ? kBlocks : kBlocksVnni)[channels > 16][count > 16](a);
       if (requant8 != nullptr) {
         const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift.data() + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
         requant_block_mixed(tile, count, channels, m, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32, mm);
@@ -406,6 +463,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
   pc.add(amx ? Path::conv_q8_amx_rows : Path::conv_q8_vnni_rows);
   pc.add(Path::gemm_acc32);
   if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
+  if (any_fused.load()) pc.add(Path::requant_in_block_vnni);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }
