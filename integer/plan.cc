@@ -296,7 +296,11 @@ void Plan::plan_node(size_t i) {
         break;
       }
       case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;
-      default: np.kernel = NodeKernel::reference; np.description = "reference"; break;
+      default:
+        np.kernel = NodeKernel::reference;
+        // evaluate_output adds two packed 8-bit operands into an 8-bit type on bytes (add_saturating_bytes).
+        np.description = node.kind() == OpKind::add_saturating ? "reference (output mode: bytes when operands and output fit 8 bits)" : "reference";
+        break;
     }
   }
 }
