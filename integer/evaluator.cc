@@ -289,9 +289,35 @@ void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, boo
   });
 }
 
+// The tabulated add_requant of one (n, c) plane on AVX-512: per branch 16 bytes widened by their
+// signedness and looked up in the channel's table by one vpgatherdd (the row pointer is offset by the
+// table's first input, so the value itself is the index), summed in int32 (the caller proved the sum's
+// magnitude below 2^31), clamped, and narrowed into bytes (dst) or widened into int64 (wide).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(const int32_t* const* rows, const uint8_t* const* src,
+                                                                                    const bool* is_signed, size_t branches, int64_t n,
+                                                                                    int32_t lo, int32_t hi, uint8_t* dst, int64_t* wide) {
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t br = 0; br < branches; ++br) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(mask, src[br] + k);
+      const __m512i index = is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+      sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, rows[br], 4));
+    }
+    const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
+    if (dst != nullptr) {
+      _mm_mask_storeu_epi8(dst + k, mask, _mm512_maskz_cvtepi32_epi8(0xFFFF, y));
+    } else {
+      _mm512_mask_storeu_epi64(wide + k, static_cast<__mmask8>(mask), _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, y, 0)));
+      _mm512_mask_storeu_epi64(wide + k + 8, static_cast<__mmask8>(mask >> 8), _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, y, 1)));
+    }
+  }
+}
+
 // add_requant on packed or wide branches, as run_add_requant (sum in __int128, clamp to the type).
 void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const std::vector<const Value*>& in, Value& out,
-                        OutputBuffers& b, size_t i, ThreadPool& pool) {
+                        OutputBuffers& b, size_t i, bool avx512, ThreadPool& pool) {
   if (in.empty() || in.size() != L.branches.size())
     throw std::invalid_argument("add_requant has " + std::to_string(L.branches.size()) + " branches and " + std::to_string(in.size()) + " inputs");
   const Value& first = *in[0];
@@ -325,8 +351,27 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
                 static_cast<int64_t>(t->y.size()) == C * t->values;
   }
   if (tabulated) {
+    // AVX-512, bytes out, a few branches whose entries cannot push an int32 sum over: lookups by gathers.
+    int64_t entries_bound = 0;
+    for (const auto& t : L.tables) entries_bound += t->max_abs;
+    const bool gathered = avx512 && in.size() <= 4 && entries_bound <= INT32_MAX;
+    // With every sum inside int32, clamping to the type's range clipped to int32 is the same clamp.
+    const int32_t lo32 = static_cast<int32_t>(std::max<int64_t>(lo, INT32_MIN)), hi32 = static_cast<int32_t>(std::min<int64_t>(hi, INT32_MAX));
     pool.run(N * C, [&](int64_t nc) {
       const size_t channel = static_cast<size_t>(nc % C);
+      if (gathered) {
+        const int32_t* rows[4];
+        const uint8_t* src[4];
+        bool is_signed[4];
+        for (size_t br = 0; br < in.size(); ++br) {
+          rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
+          src[br] = in[br]->bytes + nc * inner;
+          is_signed[br] = in[br]->type.is_signed;
+        }
+        add_tabulated_avx512(rows, src, is_signed, in.size(), inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr,
+                             narrow ? nullptr : out.wide.data.data() + nc * inner);
+        return;
+      }
       thread_local std::vector<int64_t> sum;
       sum.assign(static_cast<size_t>(inner), 0);
       for (size_t br = 0; br < in.size(); ++br) {
@@ -348,6 +393,7 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
       }
     });
     path_counters().add(Path::requant_table);
+    if (gathered) path_counters().add(Path::add_requant_gather_avx512);
     return;
   }
   pool.run(N * C, [&](int64_t nc) {
@@ -558,7 +604,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       case NodeKernel::add_requant:
         path_counters().add(Path::add_requant);
         v.type = node.output.type;
-        add_requant_packed(*np.add_requant, std::get<AddRequantOp>(node.op), in, v, B, i, pool);
+        add_requant_packed(*np.add_requant, std::get<AddRequantOp>(node.op), in, v, B, i, uses_avx512(plan.isa()), pool);
         break;
       case NodeKernel::max_pool2d:
         // Packed bytes in and out when the output type holds every input value (the max is one of them).

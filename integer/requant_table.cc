@@ -1,5 +1,7 @@
 #include "integer/requant_table.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 namespace qv::integer {
@@ -16,7 +18,10 @@ std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type) 
   std::iota(x.begin(), x.end(), lo);
   for (size_t c = 0; c < rq.channels(); ++c) {
     rq.apply(c, x.data(), y.data(), t->values);
-    for (int64_t v = 0; v < t->values; ++v) t->y[static_cast<size_t>(static_cast<int64_t>(c) * t->values + v)] = static_cast<int32_t>(y[static_cast<size_t>(v)]);
+    for (int64_t v = 0; v < t->values; ++v) {
+      t->y[static_cast<size_t>(static_cast<int64_t>(c) * t->values + v)] = static_cast<int32_t>(y[static_cast<size_t>(v)]);
+      t->max_abs = std::max(t->max_abs, std::abs(y[static_cast<size_t>(v)]));
+    }
   }
   return t;
 }

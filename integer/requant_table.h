@@ -19,6 +19,7 @@ struct RequantTable {
   static constexpr int64_t kMaxEntries = int64_t{1} << 20;  // channels x values
   int64_t in_lo = 0, values = 0;  // the table covers inputs [in_lo, in_lo + values)
   std::vector<int32_t> y;         // [channel][values]
+  int64_t max_abs = 0;            // the largest |entry|: bounds a sum of lookups
   const int32_t* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
 };
 
