@@ -14,6 +14,7 @@
 #include "integer/depthwise.h"
 #include "integer/max_pool2d.h"
 #include "integer/path_counters.h"
+#include "integer/requant16_avx512.h"
 #include "integer/tensor_alloc.h"
 #include "integer/thread_pool.h"
 #include "ir/error.h"
@@ -289,6 +290,8 @@ void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, boo
   });
 }
 
+bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
+
 // The tabulated add_requant of one (n, c) plane on AVX-512: per branch 16 bytes widened by their
 // signedness and looked up in the channel's table by one vpgatherdd (the row pointer is offset by the
 // table's first input, so the value itself is the index), summed in int32 (the caller proved the sum's
@@ -313,6 +316,87 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(c
       _mm512_mask_storeu_epi64(wide + k + 8, static_cast<__mmask8>(mask >> 8), _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, y, 1)));
     }
   }
+}
+
+// The same lookups for one (n, c) plane, the sums (clamped to [lo, hi], the add's type) then requantized
+// in registers by the 16-lane route of the requant that reads them (requant_high_mul16_step): bytes out.
+template <bool kShiftLeft>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul16(const int32_t* const* rows, const uint8_t* const* src,
+                                                                                  const bool* is_signed, size_t branches, int64_t n,
+                                                                                  int32_t lo, int32_t hi, const HighMulChannel& hm,
+                                                                                  int32_t rq_lo, int32_t rq_hi, uint8_t* dst, Ranges32& r) {
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  const HighMul16 h = high_mul16(hm.params, hm.add, rq_lo, rq_hi);
+  Ranges32 local = r;  // in registers (the byte stores may alias r)
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t br = 0; br < branches; ++br) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(mask, src[br] + k);
+      const __m512i index = is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);
+      sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, rows[br], 4));
+    }
+    sum = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
+    requant_high_mul16_step<kShiftLeft>(sum, mask, h, dst + k, local);
+  }
+  r = local;
+}
+
+// Output only: an add_requant (node i) whose only consumer is the next node, a requant into bytes with
+// the 16-lane route on every channel (the planner proved it over the add's whole type), in one pass from
+// the packed branches to the requant's bytes; node i's sums never leave the registers. False, with only
+// the destination buffer touched, when the branches or tables do not fit or an output leaves the
+// requant's declared type (the caller then runs both nodes as usual, which reports any error).
+bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const Value*>& in, const Node& sum_node, const Node& rq_node,
+                               const NodePlan& rq_plan, Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
+  if (in.empty() || in.size() > 4 || L.tables.size() != in.size() || !fits_byte(rq_node.output.type) || !rq_plan.requant) return false;
+  const Value& first = *in[0];
+  if (first.shape.size() < 2 || first.shape != rq_node.output.shape || first.shape != sum_node.output.shape) return false;
+  const int64_t N = first.shape[0], C = first.shape[1], inner = element_count(first.shape) / std::max<int64_t>(N * C, 1);
+  if (static_cast<int64_t>(rq_plan.high_mul.size()) != C) return false;
+  int64_t entries_bound = 0;
+  for (size_t br = 0; br < in.size(); ++br) {
+    const RequantTable* t = L.tables[br].get();
+    if (t == nullptr || !in[br]->narrow || in[br]->shape != first.shape || t->in_lo != in[br]->type.min() ||
+        t->in_lo + t->values - 1 != in[br]->type.max() || static_cast<int64_t>(t->y.size()) != C * t->values)
+      return false;
+    entries_bound += t->max_abs;
+  }
+  const IntType sum_type = sum_node.output.type;
+  if (entries_bound > INT32_MAX || sum_type.min() < INT32_MIN || sum_type.max() > INT32_MAX) return false;
+  uint8_t* dst = narrow_storage(B, j, first.shape);
+  const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());
+  std::mutex range_mutex;
+  MinMax total;
+  pool.run(N * C, [&](int64_t nc) {
+    const size_t channel = static_cast<size_t>(nc % C);
+    const int32_t* rows[4];
+    const uint8_t* src[4];
+    bool is_signed[4];
+    for (size_t br = 0; br < in.size(); ++br) {
+      rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
+      src[br] = in[br]->bytes + nc * inner;
+      is_signed[br] = in[br]->type.is_signed;
+    }
+    const HighMulChannel& hm = rq_plan.high_mul[channel];
+    Ranges32 r;
+    init_ranges32(r);
+    (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
+        rows, src, is_signed, in.size(), inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi,
+        dst + nc * inner, r);
+    MinMax mm;
+    merge_ranges32(r, mm);
+    std::lock_guard<std::mutex> lock(range_mutex);
+    total.merge(mm);
+  });
+  if (!in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
+  v.present = true, v.narrow = true, v.shape = first.shape, v.type = rq_node.output.type, v.layout = first.layout;
+  v.bytes = dst;
+  PathCounters& pc = path_counters();
+  pc.add(Path::requant_table);
+  pc.add(Path::add_requant_gather_avx512);
+  pc.add(Path::add_requant_then_high_mul16);
+  return true;
 }
 
 // add_requant on packed or wide branches, as run_add_requant (sum in __int128, clamp to the type).
@@ -442,8 +526,6 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
   });
 }
 
-bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
-
 // A standalone requant into an 8-bit type, straight into packed bytes (no int64 output tensor, no
 // separate range pass): by its table (RequantTable) when it has one, else through its stage. False,
 // with nothing stored, when an input lies outside the table or an output outside the declared type:
@@ -508,6 +590,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
   if (!B.pool || B.pool->threads() != plan.threads()) B.pool = std::make_unique<ThreadPool>(plan.threads());
   ThreadPool& pool = *B.pool;
   size_t next_input = 0;
+  size_t skip = count;  // a node already computed by the one before it
   MinMax fused_range;
   const bool timed = !B.node_seconds.empty();
   if (timed) B.node_seconds.resize(count, 0.0);
@@ -518,6 +601,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       B.node_seconds[i - 1] += std::chrono::duration<double>(now - node_start).count();
       node_start = now;
     }
+    if (i == skip) continue;  // computed with the node before it (add_requant_then_high_mul)
     const Node& node = network.nodes[i];
     const NodePlan& np = plan.nodes()[i];
     Value& v = values[i];
@@ -601,11 +685,22 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         path_counters().add(Path::requant_fused);
         if (!in_type(node.output.type, fused_range.y_min, fused_range.y_max)) throw InputError("", where(node), "value outside its type");
         break;
-      case NodeKernel::add_requant:
+      case NodeKernel::add_requant: {
         path_counters().add(Path::add_requant);
         v.type = node.output.type;
+        // A sum read only by the next node, a requant with the 16-lane route: both in one pass.
+        if (uses_avx512(plan.isa()) && i + 1 < count && !wanted[i] && consumers[i] == 1) {
+          const Node& next = network.nodes[i + 1];
+          const NodePlan& nnp = plan.nodes()[i + 1];
+          if (nnp.kernel == NodeKernel::requant && !nnp.high_mul.empty() && next.inputs.size() == 1 && next.inputs[0] == node.name &&
+              add_requant_then_high_mul(*np.add_requant, in, node, next, nnp, values[i + 1], B, i + 1, pool)) {
+            skip = i + 1;
+            break;
+          }
+        }
         add_requant_packed(*np.add_requant, std::get<AddRequantOp>(node.op), in, v, B, i, uses_avx512(plan.isa()), pool);
         break;
+      }
       case NodeKernel::max_pool2d:
         // Packed bytes in and out when the output type holds every input value (the max is one of them).
         if (in.size() == 1 && in[0]->narrow && fits_byte(node.output.type) && node.output.type.contains(in[0]->type.min()) &&

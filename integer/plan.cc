@@ -273,6 +273,17 @@ void Plan::plan_node(size_t i) {
         np.requant_table = tabulate(*np.requant, in.output.type);
         np.description = "requant stage (" + np.requant->routes() + ")" +
                          (np.requant_table ? ", tabulated over " + std::to_string(np.requant_table->values) + " input values" : "");
+        // After an add_requant (output mode, AVX-512): the 16-lane route on the int32 sums in registers.
+        if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && in.output.type.min() >= INT32_MIN && in.output.type.max() <= INT32_MAX) {
+          const int64_t bound = std::max(-in.output.type.min(), in.output.type.max());
+          np.high_mul = high_mul_channels(*np.requant, std::vector<int64_t>(np.requant->channels(), 0),
+                                          std::vector<int64_t>(np.requant->channels(), bound));
+          if (!np.high_mul.empty() &&
+              std::all_of(np.high_mul.begin(), np.high_mul.end(), [](const HighMulChannel& h) { return h.ok; }))
+            np.description += ", with its add: 16-lane int32 requant on every channel";
+          else
+            np.high_mul.clear();  // the fused pass needs every channel
+        }
         break;
       }
       case OpKind::add_requant: {

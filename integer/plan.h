@@ -82,7 +82,8 @@ struct NodePlan {
   std::unique_ptr<RequantTable> requant_table;  // kernel requant over a small input type (output mode)
   std::unique_ptr<AddRequantLayer> add_requant;
   bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
-  std::vector<HighMulChannel> high_mul;   // fused, AVX-512, output only: the 16-lane requant per channel
+  std::vector<HighMulChannel> high_mul;   // AVX-512, output only: the 16-lane requant per channel (a fused
+                                          // requant; or a requant of an add_requant's sums, every channel)
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)
 };
 

@@ -401,6 +401,39 @@ TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
   EXPECT_GT(integer::path_counters().get(Path::add_saturating_bytes), before) << "no case took the packed-byte add";
 }
 
+// A residual add as the real networks lower it: add_requant of two packed inputs (random requants of
+// every form onto a sum type of 2..16 bits), then a requant that alone reads the sum. On AVX-512 in the
+// output mode the pair runs as one pass (tables by gathers, then the 16-lane route in registers) when
+// the requant's output fits a byte and every channel has the route; otherwise node by node.
+TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
+  const Isa tier = GetParam();
+  const uint64_t before = integer::path_counters().get(Path::add_requant_then_high_mul16);
+  EXPECT_TRUE(rc::check("add_requant + requant on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
+    const int64_t C = shape[1];
+    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = *gen_type(2, 16);
+    RequantCase ra = gen_requant(C, ta.min(), ta.max()), rb = gen_requant(C, tb.min(), tb.max());
+    RequantCase rq = gen_requant(C, sum.min(), sum.max());
+    LayerCase k;
+    k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra.rq, rb.rq}}});
+    k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, rq.out_type, {}}, RequantOp{rq.rq}});
+    k.net.output = "rq";
+    k.summary = "add_requant (" + ra.form + ", " + rb.form + ") -> " + sum.name() + ", requant " + rq.form + " -> " + rq.out_type.name() +
+                " on " + to_string(shape);
+    k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
+    k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
+    const int threads = *rc::gen::inRange(1, 4);
+    check_identical(k, tier, threads);
+    check_output_only(k, tier, threads);
+  }));
+  if (integer::uses_avx512(tier)) {
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_then_high_mul16), before) << "no case took the one-pass add and requant";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Extreme values: every input and weight at its largest magnitude.
 
