@@ -292,22 +292,47 @@ void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, boo
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
 
-// The tabulated add_requant of one (n, c) plane on AVX-512: per branch 16 bytes widened by their
-// signedness and looked up in the channel's table by one vpgatherdd (the row pointer is offset by the
-// table's first input, so the value itself is the index), summed in int32 (the caller proved the sum's
-// magnitude below 2^31), clamped, and narrowed into bytes (dst) or widened into int64 (wide).
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(const int32_t* const* rows, const uint8_t* const* src,
-                                                                                    const bool* is_signed, size_t branches, int64_t n,
-                                                                                    int32_t lo, int32_t hi, uint8_t* dst, int64_t* wide) {
+// One (n, c) plane's terms of a tabulated add_requant: per branch the channel's table row (offset by
+// the table's first input, so a value is its own index), the packed input and its signedness.
+struct PlaneTerms {
+  const int32_t* rows[4];
+  const uint8_t* src[4];
+  bool is_signed[4];
+  size_t branches = 0;
+};
+
+PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>& in, size_t channel, int64_t at) {
+  PlaneTerms t;
+  t.branches = in.size();
+  for (size_t br = 0; br < in.size(); ++br) {
+    t.rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
+    t.src[br] = in[br]->bytes + at;
+    t.is_signed[br] = in[br]->type.is_signed;
+  }
+  return t;
+}
+
+// The sum of the terms of values k .. k+15 (lanes in `mask`): each branch's 16 bytes widened by their
+// signedness, looked up by one vpgatherdd, added in int32 (the callers proved the sum fits).
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m512i gathered_terms16(const PlaneTerms& t, int64_t k,
+                                                                                                    __mmask16 mask) {
+  __m512i sum = _mm512_setzero_si512();
+  for (size_t br = 0; br < t.branches; ++br) {
+    const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
+    const __m512i index = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+    sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, t.rows[br], 4));
+  }
+  return sum;
+}
+
+// The tabulated add_requant of one (n, c) plane on AVX-512: the gathered sums clamped to [lo, hi] and
+// narrowed into bytes (dst) or widened into int64 (wide).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(const PlaneTerms& t, int64_t n, int32_t lo, int32_t hi,
+                                                                                    uint8_t* dst, int64_t* wide) {
   const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
-    __m512i sum = _mm512_setzero_si512();
-    for (size_t br = 0; br < branches; ++br) {
-      const __m128i bytes = _mm_maskz_loadu_epi8(mask, src[br] + k);
-      const __m512i index = is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
-      sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, rows[br], 4));
-    }
+    const __m512i sum = gathered_terms16(t, k, mask);
     const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
     if (dst != nullptr) {
       _mm_mask_storeu_epi8(dst + k, mask, _mm512_maskz_cvtepi32_epi8(0xFFFF, y));
@@ -321,21 +346,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(c
 // The same lookups for one (n, c) plane, the sums (clamped to [lo, hi], the add's type) then requantized
 // in registers by the 16-lane route of the requant that reads them (requant_high_mul16_step): bytes out.
 template <bool kShiftLeft>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul16(const int32_t* const* rows, const uint8_t* const* src,
-                                                                                  const bool* is_signed, size_t branches, int64_t n,
-                                                                                  int32_t lo, int32_t hi, const HighMulChannel& hm,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul16(const PlaneTerms& t, int64_t n, int32_t lo, int32_t hi, const HighMulChannel& hm,
                                                                                   int32_t rq_lo, int32_t rq_hi, uint8_t* dst, Ranges32& r) {
   const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
   const HighMul16 h = high_mul16(hm.params, hm.add, rq_lo, rq_hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
-    __m512i sum = _mm512_setzero_si512();
-    for (size_t br = 0; br < branches; ++br) {
-      const __m128i bytes = _mm_maskz_loadu_epi8(mask, src[br] + k);
-      const __m512i index = is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);
-      sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, rows[br], 4));
-    }
+    __m512i sum = gathered_terms16(t, k, mask);
     sum = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
     requant_high_mul16_step<kShiftLeft>(sum, mask, h, dst + k, local);
   }
@@ -370,19 +388,12 @@ bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const
   MinMax total;
   pool.run(N * C, [&](int64_t nc) {
     const size_t channel = static_cast<size_t>(nc % C);
-    const int32_t* rows[4];
-    const uint8_t* src[4];
-    bool is_signed[4];
-    for (size_t br = 0; br < in.size(); ++br) {
-      rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
-      src[br] = in[br]->bytes + nc * inner;
-      is_signed[br] = in[br]->type.is_signed;
-    }
+    const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
     const HighMulChannel& hm = rq_plan.high_mul[channel];
     Ranges32 r;
     init_ranges32(r);
     (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
-        rows, src, is_signed, in.size(), inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi,
+        terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi,
         dst + nc * inner, r);
     MinMax mm;
     merge_ranges32(r, mm);
@@ -444,15 +455,7 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
     pool.run(N * C, [&](int64_t nc) {
       const size_t channel = static_cast<size_t>(nc % C);
       if (gathered) {
-        const int32_t* rows[4];
-        const uint8_t* src[4];
-        bool is_signed[4];
-        for (size_t br = 0; br < in.size(); ++br) {
-          rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
-          src[br] = in[br]->bytes + nc * inner;
-          is_signed[br] = in[br]->type.is_signed;
-        }
-        add_tabulated_avx512(rows, src, is_signed, in.size(), inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr,
+        add_tabulated_avx512(plane_terms(L, in, channel, nc * inner), inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr,
                              narrow ? nullptr : out.wide.data.data() + nc * inner);
         return;
       }
