@@ -69,54 +69,51 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     const int64_t src0 = R.flat ? 0 : iy * L.W;
     thread_local std::vector<uint32_t> strided;  // granule row q of a strided row at stride 1: [width]
     if (R.phases > 1 && strided.size() < static_cast<size_t>(R.width)) strided.resize(static_cast<size_t>(R.width));
-    {
-      const uint32_t p = pad[static_cast<size_t>(q)];
-      const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
-      const T* s[4];
-      for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
-      uint32_t* dst = R.phases > 1 ? strided.data() : image + (task * L.cq + q) * R.pwp;
-      if (!data_row) {
-        std::fill(dst, dst + R.width, p);
-      } else {
-        std::fill(dst, dst + x_lo, p);
-        std::fill(dst + x_hi, dst + R.width, p);
-      }
-      if (R.phases == 1) std::fill(dst + R.width, dst + R.pwp, 0u);
-      int64_t x = data_row ? x_lo : x_hi;
-      if constexpr (sizeof(T) == 1) {
-        // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
-        const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
-        for (; x + 16 <= x_hi; x += 16) {
-          const int64_t i = x - x_lo;
-          const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + i)), off);
-          const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + i)), off);
-          const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + i)), off);
-          const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + i)), off);
-          const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-          const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-          __m128i* o = reinterpret_cast<__m128i*>(dst + x);
-          _mm_storeu_si128(o, _mm_unpacklo_epi16(ab_lo, cd_lo));
-          _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-          _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-          _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
-        }
-      }
-      for (; x < x_hi; ++x) {
+    const uint32_t p = pad[static_cast<size_t>(q)];
+    const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
+    const T* s[4];
+    for (int64_t l = 0; l < 4; ++l) s[l] = data + (n * L.C + g * L.Cg + c0 + std::min(l, lanes - 1)) * plane + src0;
+    uint32_t* dst = R.phases > 1 ? strided.data() : image + (task * L.cq + q) * R.pwp;
+    if (!data_row) {
+      std::fill(dst, dst + R.width, p);
+    } else {
+      std::fill(dst, dst + x_lo, p);
+      std::fill(dst + x_hi, dst + R.width, p);
+    }
+    if (R.phases == 1) std::fill(dst + R.width, dst + R.pwp, 0u);
+    int64_t x = data_row ? x_lo : x_hi;
+    if constexpr (sizeof(T) == 1) {
+      // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
+      const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
+      for (; x + 16 <= x_hi; x += 16) {
         const int64_t i = x - x_lo;
-        uint32_t gr = 0;
-        for (int64_t l = 0; l < 4; ++l)
-          gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][i]) - L.act_offset)) << (8 * l);
-        dst[x] = gr;
+        const __m128i a = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + i)), off);
+        const __m128i b = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + i)), off);
+        const __m128i c = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + i)), off);
+        const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + i)), off);
+        const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+        const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+        __m128i* o = reinterpret_cast<__m128i*>(dst + x);
+        _mm_storeu_si128(o, _mm_unpacklo_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
       }
+    }
+    for (; x < x_hi; ++x) {
+      const int64_t i = x - x_lo;
+      uint32_t gr = 0;
+      for (int64_t l = 0; l < 4; ++l)
+        gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][i]) - L.act_offset)) << (8 * l);
+      dst[x] = gr;
     }
     if (R.phases == 1) return;
     // Column x goes to phase x % s at x / s; columns past `width` (and the phase rows' slack) are 0.
     for (int64_t ph = 0; ph < R.phases; ++ph) {
-      const uint32_t* src = strided.data();
-      uint32_t* dst = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
+      uint32_t* phase = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
       for (int64_t j = 0; j < R.pwp; ++j) {
-        const int64_t x = j * R.phases + ph;
-        dst[j] = x < R.width ? src[x] : 0u;
+        const int64_t col = j * R.phases + ph;
+        phase[j] = col < R.width ? strided[static_cast<size_t>(col)] : 0u;
       }
     }
   });
@@ -169,7 +166,8 @@ QV_TARGET_AMX void block(const BlockArgs& a) {
 // load serves the whole group; the groups then run over the block's 16*NA channels (channels past Og
 // have zero weights). Every int32 a lane holds is a partial sum of one output's reduction, inside the
 // planner's bound, so the wrapping additions are exact as on the tiles.
-// One group's sums: kGroup channels from c0 (in 0..31) x NB vectors of 16 pixels.
+//
+// group_sums_vnni: one group's sums, kGroup channels from c0 (in 0..31) x NB vectors of 16 pixels.
 template <int kGroup, int NB>
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void group_sums_vnni(const BlockArgs& a, int64_t c0,
                                                                                                  __m512i (&acc)[kGroup][NB]) {

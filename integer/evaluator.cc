@@ -292,6 +292,25 @@ void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, boo
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
 
+// Whether every branch of an add_requant is a packed 8-bit value with a table over its whole type (C
+// channels), so that a term is one lookup; and the bound of a sum of lookups (the largest entries).
+bool branches_tabulated(const AddRequantLayer& L, const std::vector<const Value*>& in, int64_t C) {
+  if (L.tables.size() != in.size()) return false;
+  for (size_t br = 0; br < in.size(); ++br) {
+    const RequantTable* t = L.tables[br].get();
+    if (t == nullptr || !in[br]->narrow || t->in_lo != in[br]->type.min() || t->in_lo + t->values - 1 != in[br]->type.max() ||
+        static_cast<int64_t>(t->y.size()) != C * t->values)
+      return false;
+  }
+  return true;
+}
+
+int64_t tables_bound(const AddRequantLayer& L) {
+  int64_t bound = 0;
+  for (const auto& t : L.tables) bound += t->max_abs;
+  return bound;
+}
+
 // One (n, c) plane's terms of a tabulated add_requant: per branch the channel's table row (offset by
 // the table's first input, so a value is its own index), the packed input and its signedness.
 struct PlaneTerms {
@@ -367,21 +386,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
 // requant's declared type (the caller then runs both nodes as usual, which reports any error).
 bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const Value*>& in, const Node& sum_node, const Node& rq_node,
                                const NodePlan& rq_plan, Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
-  if (in.empty() || in.size() > 4 || L.tables.size() != in.size() || !fits_byte(rq_node.output.type) || !rq_plan.requant) return false;
+  if (in.empty() || in.size() > 4 || !fits_byte(rq_node.output.type) || !rq_plan.requant) return false;
   const Value& first = *in[0];
   if (first.shape.size() < 2 || first.shape != rq_node.output.shape || first.shape != sum_node.output.shape) return false;
   const int64_t N = first.shape[0], C = first.shape[1], inner = element_count(first.shape) / std::max<int64_t>(N * C, 1);
   if (static_cast<int64_t>(rq_plan.high_mul.size()) != C) return false;
-  int64_t entries_bound = 0;
-  for (size_t br = 0; br < in.size(); ++br) {
-    const RequantTable* t = L.tables[br].get();
-    if (t == nullptr || !in[br]->narrow || in[br]->shape != first.shape || t->in_lo != in[br]->type.min() ||
-        t->in_lo + t->values - 1 != in[br]->type.max() || static_cast<int64_t>(t->y.size()) != C * t->values)
-      return false;
-    entries_bound += t->max_abs;
-  }
+  for (const Value* x : in)
+    if (x->shape != first.shape) return false;
+  if (!branches_tabulated(L, in, C)) return false;
   const IntType sum_type = sum_node.output.type;
-  if (entries_bound > INT32_MAX || sum_type.min() < INT32_MIN || sum_type.max() > INT32_MAX) return false;
+  if (tables_bound(L) > INT32_MAX || sum_type.min() < INT32_MIN || sum_type.max() > INT32_MAX) return false;
   uint8_t* dst = narrow_storage(B, j, first.shape);
   const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());
   std::mutex range_mutex;
@@ -439,17 +453,9 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
   }
   out.present = true, out.shape = first.shape, out.layout = first.layout;
   // Packed 8-bit branches whose requants are tabulated over their whole input type: one lookup per term.
-  bool tabulated = sum64 && L.tables.size() == in.size();
-  for (size_t br = 0; tabulated && br < in.size(); ++br) {
-    const RequantTable* t = L.tables[br].get();
-    tabulated = t != nullptr && in[br]->narrow && t->in_lo == in[br]->type.min() && t->in_lo + t->values - 1 == in[br]->type.max() &&
-                static_cast<int64_t>(t->y.size()) == C * t->values;
-  }
-  if (tabulated) {
-    // AVX-512, bytes out, a few branches whose entries cannot push an int32 sum over: lookups by gathers.
-    int64_t entries_bound = 0;
-    for (const auto& t : L.tables) entries_bound += t->max_abs;
-    const bool gathered = avx512 && in.size() <= 4 && entries_bound <= INT32_MAX;
+  if (sum64 && branches_tabulated(L, in, C)) {
+    // AVX-512, a few branches whose entries cannot push an int32 sum over: lookups by gathers.
+    const bool gathered = avx512 && in.size() <= 4 && tables_bound(L) <= INT32_MAX;
     // With every sum inside int32, clamping to the type's range clipped to int32 is the same clamp.
     const int32_t lo32 = static_cast<int32_t>(std::max<int64_t>(lo, INT32_MIN)), hi32 = static_cast<int32_t>(std::min<int64_t>(hi, INT32_MAX));
     pool.run(N * C, [&](int64_t nc) {
