@@ -57,9 +57,12 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
   for (int64_t c = 0; c < L.Cg; ++c)
     pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
   const int64_t plane = L.H * L.W;
-  // A task: one granule row q of one packed row (a flat 1x1 layer is one packed row: its cq tasks
-  // still share out).
-  pool.run(N * L.G * R.rows * L.cq, [&](int64_t task_q) {
+  // A task: `per_task` consecutive granule rows (q of one packed row, then the next row's): a flat 1x1
+  // layer is one packed row, whose cq rows still share out, and no task is so small that handing it out
+  // (an atomic shared by the threads) costs more than the copy.
+  const int64_t granule_rows = N * L.G * R.rows * L.cq;
+  const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(R.width, 1), 1, std::max<int64_t>(granule_rows / (4 * pool.threads()), 1));
+  auto pack_granule_row = [&](int64_t task_q) {
     const int64_t q = task_q % L.cq, task = task_q / L.cq;
     const int64_t r = task % R.rows, ng = task / R.rows, g = ng % L.G, n = ng / L.G;
     const int64_t iy = R.flat ? 0 : r - L.pad_top;
@@ -116,6 +119,9 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
         phase[j] = col < R.width ? strided[static_cast<size_t>(col)] : 0u;
       }
     }
+  };
+  pool.run((granule_rows + per_task - 1) / per_task, [&](int64_t chunk) {
+    for (int64_t t = chunk * per_task; t < std::min(granule_rows, (chunk + 1) * per_task); ++t) pack_granule_row(t);
   });
 }
 

@@ -379,23 +379,46 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
   r = local;
 }
 
-// Output only: an add_requant (node i) whose only consumer is the next node, a requant into bytes with
-// the 16-lane route on every channel (the planner proved it over the add's whole type), in one pass from
-// the packed branches to the requant's bytes; node i's sums never leave the registers. False, with only
-// the destination buffer touched, when the branches or tables do not fit or an output leaves the
-// requant's declared type (the caller then runs both nodes as usual, which reports any error).
-bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const Value*>& in, const Node& sum_node, const Node& rq_node,
-                               const NodePlan& rq_plan, Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
+// The gathered terms of one (n, c) plane added in int64 (each entry is an int32, so up to 4 branches
+// cannot overflow), clamped to [lo, hi] (the add's type) into `sums` (n values: a buffer that stays in
+// L1), for a requant route with no 16-lane form or sums that int32 cannot hold.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_sums64(const PlaneTerms& t, int64_t n, int64_t lo, int64_t hi, int64_t* sums) {
+  const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    for (size_t br = 0; br < t.branches; ++br) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
+      const __m512i index = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+      const __m512i term = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, t.rows[br], 4);
+      s0 = _mm512_add_epi64(s0, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 0)));
+      s1 = _mm512_add_epi64(s1, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 1)));
+    }
+    _mm512_mask_storeu_epi64(sums + k, static_cast<__mmask8>(mask), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s0, vlo), vhi));
+    _mm512_mask_storeu_epi64(sums + k + 8, static_cast<__mmask8>(mask >> 8), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s1, vlo), vhi));
+  }
+}
+
+// Output only: an add_requant (node i) whose only consumer is the next node, a requant into bytes, in
+// one pass from the packed branches to the requant's bytes. When every channel has the requant's 16-lane
+// route (the planner proved it over the add's whole type) the sums never leave the registers; otherwise
+// each plane's sums go through an L1 buffer into the channel's own route (apply_narrow), with no sum
+// tensor in memory and no second pass. False, with only the destination buffer touched, when the
+// branches or tables do not fit or an output leaves the requant's declared type (the caller then runs
+// both nodes as usual, which reports any error).
+bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const Value*>& in, const Node& sum_node, const Node& rq_node,
+                              const NodePlan& rq_plan, Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
   if (in.empty() || in.size() > 4 || !fits_byte(rq_node.output.type) || !rq_plan.requant) return false;
   const Value& first = *in[0];
   if (first.shape.size() < 2 || first.shape != rq_node.output.shape || first.shape != sum_node.output.shape) return false;
   const int64_t N = first.shape[0], C = first.shape[1], inner = element_count(first.shape) / std::max<int64_t>(N * C, 1);
-  if (static_cast<int64_t>(rq_plan.high_mul.size()) != C) return false;
+  if (static_cast<int64_t>(rq_plan.requant->channels()) != C) return false;
   for (const Value* x : in)
     if (x->shape != first.shape) return false;
   if (!branches_tabulated(L, in, C)) return false;
   const IntType sum_type = sum_node.output.type;
-  if (tables_bound(L) > INT32_MAX || sum_type.min() < INT32_MIN || sum_type.max() > INT32_MAX) return false;
+  const bool sums32 = tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
+  const bool registers = sums32 && static_cast<int64_t>(rq_plan.high_mul.size()) == C;
   uint8_t* dst = narrow_storage(B, j, first.shape);
   const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());
   std::mutex range_mutex;
@@ -403,14 +426,20 @@ bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const
   pool.run(N * C, [&](int64_t nc) {
     const size_t channel = static_cast<size_t>(nc % C);
     const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
-    const HighMulChannel& hm = rq_plan.high_mul[channel];
-    Ranges32 r;
-    init_ranges32(r);
-    (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
-        terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi,
-        dst + nc * inner, r);
     MinMax mm;
-    merge_ranges32(r, mm);
+    if (registers) {
+      const HighMulChannel& hm = rq_plan.high_mul[channel];
+      Ranges32 r;
+      init_ranges32(r);
+      (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
+          terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi, dst + nc * inner, r);
+      merge_ranges32(r, mm);
+    } else {
+      thread_local std::vector<int64_t> sums;
+      if (sums.size() < static_cast<size_t>(inner)) sums.resize(static_cast<size_t>(inner));
+      add_tabulated_sums64(terms, inner, sum_type.min(), sum_type.max(), sums.data());
+      rq_plan.requant->apply_narrow(channel, sums.data(), dst + nc * inner, inner, mm.y_min, mm.y_max);
+    }
     std::lock_guard<std::mutex> lock(range_mutex);
     total.merge(mm);
   });
@@ -420,7 +449,7 @@ bool add_requant_then_high_mul(const AddRequantLayer& L, const std::vector<const
   PathCounters& pc = path_counters();
   pc.add(Path::requant_table);
   pc.add(Path::add_requant_gather_avx512);
-  pc.add(Path::add_requant_then_high_mul16);
+  pc.add(registers ? Path::add_requant_then_high_mul16 : Path::add_requant_then_requant);
   return true;
 }
 
@@ -697,12 +726,12 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       case NodeKernel::add_requant: {
         path_counters().add(Path::add_requant);
         v.type = node.output.type;
-        // A sum read only by the next node, a requant with the 16-lane route: both in one pass.
+        // A sum read only by the next node, a requant into bytes: both in one pass.
         if (uses_avx512(plan.isa()) && i + 1 < count && !wanted[i] && consumers[i] == 1) {
           const Node& next = network.nodes[i + 1];
           const NodePlan& nnp = plan.nodes()[i + 1];
-          if (nnp.kernel == NodeKernel::requant && !nnp.high_mul.empty() && next.inputs.size() == 1 && next.inputs[0] == node.name &&
-              add_requant_then_high_mul(*np.add_requant, in, node, next, nnp, values[i + 1], B, i + 1, pool)) {
+          if (nnp.kernel == NodeKernel::requant && next.inputs.size() == 1 && next.inputs[0] == node.name &&
+              add_requant_then_requant(*np.add_requant, in, node, next, nnp, values[i + 1], B, i + 1, pool)) {
             skip = i + 1;
             break;
           }

@@ -53,6 +53,7 @@ namespace qv::integer {
   X(requant_table)           /* evaluate_output: add_requant / requant by per-channel tables (requant_table.h) */ \
   X(add_requant_gather_avx512) /* evaluate_output: tabulated add_requant terms by vpgatherdd, int32 sums */ \
   X(add_requant_then_high_mul16) /* evaluate_output: such sums and the requant reading them, in registers */ \
+  X(add_requant_then_requant) /* evaluate_output: such sums through an L1 buffer into the requant's own route */ \
   X(requant_narrow)          /* evaluate_output: a standalone requant straight into packed bytes */
 
 enum class Path {

@@ -8,8 +8,7 @@ namespace qv::integer {
 
 std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type) {
   const int64_t lo = in_type.min(), hi = in_type.max();
-  if (hi - lo + 1 > RequantTable::kMaxValues || static_cast<int64_t>(rq.channels()) * (hi - lo + 1) > RequantTable::kMaxEntries ||
-      rq.lo() < INT32_MIN || rq.hi() > INT32_MAX)
+  if (hi - lo + 1 > RequantTable::kMaxValues || static_cast<int64_t>(rq.channels()) * (hi - lo + 1) > RequantTable::kMaxEntries)
     return nullptr;
   auto t = std::make_unique<RequantTable>();
   t->in_lo = lo, t->values = hi - lo + 1;
@@ -19,6 +18,8 @@ std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type) 
   for (size_t c = 0; c < rq.channels(); ++c) {
     rq.apply(c, x.data(), y.data(), t->values);
     for (int64_t v = 0; v < t->values; ++v) {
+      // The outputs a clamp range wider than int32 allows need not all occur: what counts is the values.
+      if (y[static_cast<size_t>(v)] < INT32_MIN || y[static_cast<size_t>(v)] > INT32_MAX) return nullptr;
       t->y[static_cast<size_t>(static_cast<int64_t>(c) * t->values + v)] = static_cast<int32_t>(y[static_cast<size_t>(v)]);
       t->max_abs = std::max(t->max_abs, std::abs(y[static_cast<size_t>(v)]));
     }

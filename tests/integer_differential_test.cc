@@ -99,8 +99,8 @@ struct RequantCase {
   std::string form;
 };
 
-RequantCase gen_requant(int64_t channels, int64_t acc_lo, int64_t acc_hi) {
-  const IntType out = *gen_type(2, 16);
+RequantCase gen_requant(int64_t channels, int64_t acc_lo, int64_t acc_hi, int min_out_bits = 2, int max_out_bits = 16) {
+  const IntType out = *gen_type(min_out_bits, max_out_bits);
   const int64_t span = std::max<int64_t>(1, std::max(-acc_lo, acc_hi));
   ExactRequant f;
   f.rounding = *rc::gen::elementOf(kAllRoundings);
@@ -403,17 +403,22 @@ TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
 
 // A residual add as the real networks lower it: add_requant of two packed inputs (random requants of
 // every form onto a sum type of 2..16 bits), then a requant that alone reads the sum. On AVX-512 in the
-// output mode the pair runs as one pass (tables by gathers, then the 16-lane route in registers) when
-// the requant's output fits a byte and every channel has the route; otherwise node by node.
+// output mode the pair runs as one pass when the requant's output fits a byte: tables by gathers, then
+// the 16-lane route in registers when every channel has it, else each channel's own route on the plane's
+// sums; both must occur.
 TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   const Isa tier = GetParam();
   const uint64_t before = integer::path_counters().get(Path::add_requant_then_high_mul16);
+  const uint64_t before_any = integer::path_counters().get(Path::add_requant_then_requant);
   EXPECT_TRUE(rc::check("add_requant + requant on " + isa(), [tier] {
     std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
     const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
     const int64_t C = shape[1];
-    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = *gen_type(2, 16);
-    RequantCase ra = gen_requant(C, ta.min(), ta.max()), rb = gen_requant(C, tb.min(), tb.max());
+    // Sometimes wide branch outputs, as the real networks declare them: sums past int32 (int64 sums).
+    const bool wide = *rc::gen::arbitrary<bool>();
+    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = wide ? *gen_type(32, 34) : *gen_type(2, 16);
+    RequantCase ra = gen_requant(C, ta.min(), ta.max(), wide ? 30 : 2, wide ? 32 : 16),
+                rb = gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 32 : 16);
     RequantCase rq = gen_requant(C, sum.min(), sum.max());
     LayerCase k;
     k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
@@ -421,6 +426,7 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra.rq, rb.rq}}});
     k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, rq.out_type, {}}, RequantOp{rq.rq}});
     k.net.output = "rq";
+    RC_TAG(wide ? "wide branches" : "narrow branches");
     k.summary = "add_requant (" + ra.form + ", " + rb.form + ") -> " + sum.name() + ", requant " + rq.form + " -> " + rq.out_type.name() +
                 " on " + to_string(shape);
     k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
@@ -431,6 +437,7 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   }));
   if (integer::uses_avx512(tier)) {
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_high_mul16), before) << "no case took the one-pass add and requant";
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_then_requant), before_any) << "no case took the one-pass add and any-route requant";
   }
 }
 

@@ -310,6 +310,29 @@ TEST(RequantTable, EveryEntryEqualsRequantRef) {
   EXPECT_EQ(integer::tabulate(integer::FusedRequant(rq, wide.min(), wide.max()), wide), nullptr);
 }
 
+// A clamp range wider than int32 does not keep a table out when the values over the input type fit
+// int32 (residual-add branches declare wide ranges); values outside int32 do.
+TEST(RequantTable, WideClampRangeTabulatesWhenTheValuesFitInt32) {
+  const IntType in_type{8, true};
+  for (const int64_t num : {int64_t{3} << 20, int64_t{3} << 30}) {
+    ExactRequant f;
+    f.rounding = Rounding::half_even;
+    f.alpha = {Rational(num, 7)};
+    f.delta = {Rational(1, 2)};
+    const Requant rq{f, -(int64_t{1} << 40), int64_t{1} << 40};
+    const integer::FusedRequant stage(rq, in_type.min(), in_type.max(), Isa::scalar);
+    const auto table = integer::tabulate(stage, in_type);
+    const bool fits = requant_ref(rq, 0, BigInt(in_type.min())) >= INT32_MIN && requant_ref(rq, 0, BigInt(in_type.max())) <= INT32_MAX;
+    if (!fits) {
+      EXPECT_EQ(table, nullptr) << num;
+      continue;
+    }
+    ASSERT_NE(table, nullptr) << num;
+    for (int64_t x = in_type.min(); x <= in_type.max(); ++x)
+      ASSERT_EQ(static_cast<int64_t>(table->channel(0)[x - table->in_lo]), requant_ref(rq, 0, BigInt(x))) << x;
+  }
+}
+
 // The multiply-high division of the exact_div64 route: floor(u / d) for every u < 2^bits, checked at
 // the ends of the range, around multiples of d (where the quotient steps) and at random points, for
 // divisors of every size.
