@@ -16,6 +16,7 @@ namespace qv::integer {
 struct AddRequantLayer {
   std::vector<std::unique_ptr<FusedRequant>> branches;
   std::vector<std::unique_ptr<RequantTable>> tables;  // per branch, where its input type is small (output mode)
+  std::vector<std::unique_ptr<RequantTable64>> tables64;  // per branch without an int32 table: int64 entries, or nullptr
 };
 
 IntTensor run_add_requant(const AddRequantLayer& layer, const std::vector<const IntTensor*>& inputs, IntType out_type,

@@ -212,38 +212,57 @@ void int16_pairs(Int16Taps& k, const int32_t* w) {
 }
 
 // Sums of positions base[0 .. count) (count <= 32) of the tap layout k: positions 0..15 in `first`,
-// 16..31 in `second` (lanes past count hold 0).
+// 16..31 in `second` (lanes past count hold 0). kTaps > 0 fixes the tap count at compile time (3x3,
+// 5x5, 7x7: the loop unrolls and the offsets stay in registers); 0 reads it from k. Even and odd tap
+// pairs go into separate accumulators so that two vpdpwssd chains of half the length overlap (int32
+// additions wrap, so the order of the partial sums does not change the exact result).
+template <int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16_vectors(const int16_t* base, const Int16Taps& k,
                                                                                                      int64_t count, __m512i& first,
                                                                                                      __m512i& second) {
   // Output i of a 32-block sits in lo (i % 8 < 4) or hi at lane 4*(i / 8) + i % 4.
   alignas(64) static const int32_t kFirst[16] = {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23};
   alignas(64) static const int32_t kSecond[16] = {8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31};
+  const int taps = kTaps > 0 ? kTaps : k.taps;
   const __mmask32 mask = count == 32 ? 0xFFFFFFFFu : (1u << count) - 1;
-  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-  for (int j = 0; 2 * j < k.taps; ++j) {
+  __m512i lo[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}, hi[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 32
+  for (int j = 0; 2 * j < taps; ++j) {
     const __m512i a = _mm512_maskz_loadu_epi16(mask, base + k.offset[2 * j]);
-    const __m512i b = 2 * j + 1 < k.taps ? _mm512_maskz_loadu_epi16(mask, base + k.offset[2 * j + 1]) : _mm512_setzero_si512();
+    const __m512i b = 2 * j + 1 < taps ? _mm512_maskz_loadu_epi16(mask, base + k.offset[2 * j + 1]) : _mm512_setzero_si512();
     const __m512i wp = _mm512_set1_epi32(k.pair[j]);
-    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(a, b), wp);
-    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(a, b), wp);
+    lo[j & 1] = _mm512_dpwssd_epi32(lo[j & 1], _mm512_unpacklo_epi16(a, b), wp);
+    hi[j & 1] = _mm512_dpwssd_epi32(hi[j & 1], _mm512_unpackhi_epi16(a, b), wp);
   }
-  first = _mm512_permutex2var_epi32(lo, _mm512_load_si512(kFirst), hi);
-  second = _mm512_permutex2var_epi32(lo, _mm512_load_si512(kSecond), hi);
+  const __m512i l = _mm512_add_epi32(lo[0], lo[1]), h = _mm512_add_epi32(hi[0], hi[1]);
+  first = _mm512_permutex2var_epi32(l, _mm512_load_si512(kFirst), h);
+  second = _mm512_permutex2var_epi32(l, _mm512_load_si512(kSecond), h);
+}
+
+// f.template operator()<kTaps>() with kTaps the tap count when it is 9, 25 or 49, else 0 (run time).
+template <class F>
+decltype(auto) with_taps(int taps, F&& f) {
+  switch (taps) {
+    case 9: return f.template operator()<9>();
+    case 25: return f.template operator()<25>();
+    case 49: return f.template operator()<49>();
+    default: return f.template operator()<0>();
+  }
 }
 
 // The same sums into out[0 .. 32).
+template <int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block_int16(const int16_t* base, const Int16Taps& k,
                                                                                              int64_t count, int32_t* out) {
   __m512i first, second;
-  block_int16_vectors(base, k, count, first, second);
+  block_int16_vectors<kTaps>(base, k, count, first, second);
   _mm512_storeu_si512(out, first);
   _mm512_storeu_si512(out + 16, second);
 }
 
 // Output only, rows of more than 16 outputs (not flat): each 32-output block's sums go through the
 // 16-lane route into the output bytes while they are in registers, with no int32 plane in between.
-template <bool kShiftLeft>
+template <bool kShiftLeft, int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(const DepthwiseLayer& L, const Int16Plane& pl,
                                                                               const Int16Taps& k, const HighMulChannel& hm, int32_t lo,
                                                                               int32_t hi, uint8_t* dst, Ranges32& r) {
@@ -254,7 +273,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(
     for (int64_t x0 = 0; x0 < L.OW; x0 += 32) {
       const int64_t count = std::min<int64_t>(32, L.OW - x0);
       __m512i first, second;
-      block_int16_vectors(base + x0, k, count, first, second);
+      block_int16_vectors<kTaps>(base + x0, k, count, first, second);
       uint8_t* d = dst + y * L.OW + x0;
       requant_high_mul16_step<kShiftLeft>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
       if (count > 16)
@@ -269,16 +288,17 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(
 // planes, where output (y, x) reads every tap at y*stride_h*QW + x + its offset, so a short row does not
 // leave most of a block's lanes idle; the lanes between OW and the pitch sum windows that wrap across a
 // row end (in-range values, bounded like every other sum) and are never read.
+template <int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t sums_int16(const DepthwiseLayer& L, const Int16Plane& pl, const Int16Taps& k,
                                                                          int32_t* sums) {
   if (pl.flat) {
     const int64_t pitch = L.stride_h * pl.QW, total = (L.OH - 1) * pitch + L.OW;
-    for (int64_t p0 = 0; p0 < total; p0 += 32) block_int16(pl.data + p0, k, std::min<int64_t>(32, total - p0), sums + p0);
+    for (int64_t p0 = 0; p0 < total; p0 += 32) block_int16<kTaps>(pl.data + p0, k, std::min<int64_t>(32, total - p0), sums + p0);
     return pitch;
   }
   for (int64_t y = 0; y < L.OH; ++y) {
     const int16_t* base = pl.data + y * L.stride_h * pl.QW;
-    for (int64_t x0 = 0; x0 < L.OW; x0 += 32) block_int16(base + x0, k, std::min<int64_t>(32, L.OW - x0), sums + y * L.OW + x0);
+    for (int64_t x0 = 0; x0 < L.OW; x0 += 32) block_int16<kTaps>(base + x0, k, std::min<int64_t>(32, L.OW - x0), sums + y * L.OW + x0);
   }
   return L.OW;
 }
@@ -289,7 +309,7 @@ const int32_t* channel_sums_int16(const DepthwiseLayer& L, const Int16Plane& pl,
   const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.stride_h * pl.QW) + 32);  // the largest pitch of sums_int16
   if (sums.size() < size) sums.resize(size);
   int16_pairs(k, w);
-  pitch = sums_int16(L, pl, k, sums.data());
+  pitch = with_taps(k.taps, [&]<int kTaps>() { return sums_int16<kTaps>(L, pl, k, sums.data()); });
   return sums.data();
 }
 
@@ -410,8 +430,10 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             // Output only: the 16-lane route on each block's sums in registers, into the output bytes.
             int16_pairs(k, w);
             const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
-            (high_mul[o].params.lshift == 0 ? requant_plane_int16<false> : requant_plane_int16<true>)(L, pl, k, high_mul[o], lo, hi,
-                                                                                                   out.narrow_out + no * P, r);
+            with_taps(k.taps, [&]<int kTaps>() {
+              (high_mul[o].params.lshift == 0 ? requant_plane_int16<false, kTaps> : requant_plane_int16<true, kTaps>)(
+                  L, pl, k, high_mul[o], lo, hi, out.narrow_out + no * P, r);
+            });
             continue;
           }
           int64_t pitch = 0;

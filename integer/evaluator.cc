@@ -311,10 +311,27 @@ int64_t tables_bound(const AddRequantLayer& L) {
   return bound;
 }
 
+// The same with int64 tables (L.tables64) standing in for the branches without an int32 table: a term
+// is one lookup either way, and int64 sums of up to 4 of them cannot overflow (each entry < 2^60).
+bool branches_tabulated_any(const AddRequantLayer& L, const std::vector<const Value*>& in, int64_t C) {
+  if (L.tables.size() != in.size() || L.tables64.size() != in.size()) return false;
+  for (size_t br = 0; br < in.size(); ++br) {
+    const RequantTable* t = L.tables[br].get();
+    const RequantTable64* w = L.tables64[br].get();
+    const int64_t in_lo = t ? t->in_lo : w ? w->in_lo : 0, values = t ? t->values : w ? w->values : 0;
+    const size_t size = t ? t->y.size() : w ? w->y.size() : 0;
+    if ((t == nullptr && w == nullptr) || !in[br]->narrow || in_lo != in[br]->type.min() || in_lo + values - 1 != in[br]->type.max() ||
+        static_cast<int64_t>(size) != C * values)
+      return false;
+  }
+  return true;
+}
+
 // One (n, c) plane's terms of a tabulated add_requant: per branch the channel's table row (offset by
 // the table's first input, so a value is its own index), the packed input and its signedness.
 struct PlaneTerms {
   const int32_t* rows[4];
+  const int64_t* rows64[4];  // the int64 table's row instead, where the branch has one (add_tabulated_sums64)
   const uint8_t* src[4];
   bool is_signed[4];
   size_t branches = 0;
@@ -324,7 +341,10 @@ PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>
   PlaneTerms t;
   t.branches = in.size();
   for (size_t br = 0; br < in.size(); ++br) {
-    t.rows[br] = L.tables[br]->channel(channel) - L.tables[br]->in_lo;
+    const RequantTable* narrow = L.tables[br].get();
+    const RequantTable64* wide = br < L.tables64.size() ? L.tables64[br].get() : nullptr;
+    t.rows[br] = narrow ? narrow->channel(channel) - narrow->in_lo : nullptr;
+    t.rows64[br] = narrow == nullptr && wide ? wide->channel(channel) - wide->in_lo : nullptr;
     t.src[br] = in[br]->bytes + at;
     t.is_signed[br] = in[br]->type.is_signed;
   }
@@ -379,8 +399,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
   r = local;
 }
 
-// The gathered terms of one (n, c) plane added in int64 (each entry is an int32, so up to 4 branches
-// cannot overflow), clamped to [lo, hi] (the add's type) into `sums` (n values: a buffer that stays in
+// The gathered terms of one (n, c) plane added in int64 (int32 entries, or int64 ones below 2^60 from
+// the branches' int64 tables, so up to 4 branches cannot overflow), clamped to [lo, hi] (the add's type) into `sums` (n values: a buffer that stays in
 // L1), for a requant route with no 16-lane form or sums that int32 cannot hold.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_sums64(const PlaneTerms& t, int64_t n, int64_t lo, int64_t hi, int64_t* sums) {
   const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
@@ -390,6 +410,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_sums64(c
     for (size_t br = 0; br < t.branches; ++br) {
       const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
       const __m512i index = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+      if (t.rows64[br] != nullptr) {
+        const __m256i i0 = _mm512_maskz_extracti64x4_epi64(0xFF, index, 0), i1 = _mm512_maskz_extracti64x4_epi64(0xFF, index, 1);
+        s0 = _mm512_add_epi64(s0, _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), static_cast<__mmask8>(mask), i0, t.rows64[br], 8));
+        s1 = _mm512_add_epi64(s1, _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), static_cast<__mmask8>(mask >> 8), i1, t.rows64[br], 8));
+        continue;
+      }
       const __m512i term = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, t.rows[br], 4);
       s0 = _mm512_add_epi64(s0, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 0)));
       s1 = _mm512_add_epi64(s1, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 1)));
@@ -415,9 +441,9 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   if (static_cast<int64_t>(rq_plan.requant->channels()) != C) return false;
   for (const Value* x : in)
     if (x->shape != first.shape) return false;
-  if (!branches_tabulated(L, in, C)) return false;
+  if (!branches_tabulated_any(L, in, C)) return false;
   const IntType sum_type = sum_node.output.type;
-  const bool sums32 = tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
+  const bool sums32 = branches_tabulated(L, in, C) && tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
   const bool registers = sums32 && static_cast<int64_t>(rq_plan.high_mul.size()) == C;
   uint8_t* dst = narrow_storage(B, j, first.shape);
   const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());

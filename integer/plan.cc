@@ -300,10 +300,13 @@ void Plan::plan_node(size_t i) {
           np.add_requant->branches.push_back(
               std::make_unique<FusedRequant>(op.branches[b], in->output.type.min(), in->output.type.max(), isa_));
           np.add_requant->tables.push_back(tabulate(*np.add_requant->branches.back(), in->output.type));
+          np.add_requant->tables64.push_back(np.add_requant->tables.back() ? nullptr : tabulate64(*np.add_requant->branches.back(), in->output.type));
         }
         np.kernel = NodeKernel::add_requant;
-        const bool tabulated = std::all_of(np.add_requant->tables.begin(), np.add_requant->tables.end(), [](const auto& t) { return t != nullptr; });
-        np.description = tabulated ? "add_requant stages, tabulated" : "add_requant stages";
+        const AddRequantLayer& a = *np.add_requant;
+        bool tabulated = true, wide = false;
+        for (size_t b = 0; b < a.tables.size(); ++b) tabulated = tabulated && (a.tables[b] || a.tables64[b]), wide = wide || a.tables64[b];
+        np.description = !tabulated ? "add_requant stages" : wide ? "add_requant stages, tabulated (int64 entries on some branches)" : "add_requant stages, tabulated";
         break;
       }
       case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;

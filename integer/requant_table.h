@@ -27,4 +27,15 @@ struct RequantTable {
 // output does not fit int32.
 std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type);
 
+// The same with int64 entries, for requants whose outputs over the input type leave int32 (residual-add
+// branches onto a wide sum): nullptr under the same size limits, or when an output's magnitude reaches
+// 2^60 (so that a sum of up to 4 lookups cannot overflow int64).
+struct RequantTable64 {
+  int64_t in_lo = 0, values = 0;
+  std::vector<int64_t> y;  // [channel][values]
+  int64_t max_abs = 0;
+  const int64_t* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
+};
+std::unique_ptr<RequantTable64> tabulate64(const FusedRequant& rq, IntType in_type);
+
 }  // namespace qv::integer

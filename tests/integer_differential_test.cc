@@ -416,9 +416,9 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     const int64_t C = shape[1];
     // Sometimes wide branch outputs, as the real networks declare them: sums past int32 (int64 sums).
     const bool wide = *rc::gen::arbitrary<bool>();
-    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = wide ? *gen_type(32, 34) : *gen_type(2, 16);
-    RequantCase ra = gen_requant(C, ta.min(), ta.max(), wide ? 30 : 2, wide ? 32 : 16),
-                rb = gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 32 : 16);
+    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = wide ? *gen_type(32, 38) : *gen_type(2, 16);
+    RequantCase ra = gen_requant(C, ta.min(), ta.max(), wide ? 30 : 2, wide ? 36 : 16),
+                rb = gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 36 : 16);
     RequantCase rq = gen_requant(C, sum.min(), sum.max());
     LayerCase k;
     k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});

@@ -311,7 +311,8 @@ TEST(RequantTable, EveryEntryEqualsRequantRef) {
 }
 
 // A clamp range wider than int32 does not keep a table out when the values over the input type fit
-// int32 (residual-add branches declare wide ranges); values outside int32 do.
+// int32 (residual-add branches declare wide ranges); values outside int32 take the int64 table, and
+// values of 2^60 or more no table at all.
 TEST(RequantTable, WideClampRangeTabulatesWhenTheValuesFitInt32) {
   const IntType in_type{8, true};
   for (const int64_t num : {int64_t{3} << 20, int64_t{3} << 30}) {
@@ -324,13 +325,24 @@ TEST(RequantTable, WideClampRangeTabulatesWhenTheValuesFitInt32) {
     const auto table = integer::tabulate(stage, in_type);
     const bool fits = requant_ref(rq, 0, BigInt(in_type.min())) >= INT32_MIN && requant_ref(rq, 0, BigInt(in_type.max())) <= INT32_MAX;
     if (!fits) {
+      // int32 cannot hold the outputs: the int64 table does, entry for entry.
       EXPECT_EQ(table, nullptr) << num;
+      const auto wide = integer::tabulate64(stage, in_type);
+      ASSERT_NE(wide, nullptr) << num;
+      for (int64_t x = in_type.min(); x <= in_type.max(); ++x)
+        ASSERT_EQ(wide->channel(0)[x - wide->in_lo], requant_ref(rq, 0, BigInt(x))) << x;
       continue;
     }
     ASSERT_NE(table, nullptr) << num;
     for (int64_t x = in_type.min(); x <= in_type.max(); ++x)
       ASSERT_EQ(static_cast<int64_t>(table->channel(0)[x - table->in_lo]), requant_ref(rq, 0, BigInt(x))) << x;
   }
+  ExactRequant f;
+  f.rounding = Rounding::half_even;
+  f.alpha = {Rational(int64_t{1} << 54)};
+  f.delta = {Rational(0)};
+  const Requant huge{f, -(int64_t{1} << 62), int64_t{1} << 62};
+  EXPECT_EQ(integer::tabulate64(integer::FusedRequant(huge, in_type.min(), in_type.max(), Isa::scalar), in_type), nullptr);
 }
 
 // The multiply-high division of the exact_div64 route: floor(u / d) for every u < 2^bits, checked at
