@@ -339,8 +339,23 @@ bool rows_fits(const GemmLayer& L) {
   return L.granule == 4 && L.chunk >= L.kg && L.stride_w >= 1 && L.stride_w <= 4 && L.OH * L.OW >= 16;
 }
 
+namespace {
+
+// AMX, a windowed conv over at most 8 channels (the first conv of an image network): a K step cannot
+// cross a tap, so each tdpbsud would reduce only cq (1 or 2) granules of its 16. The packed rows are
+// gathered per tap instead (im2col: granule k = tap*cq + q of every output pixel, one flat row), and
+// the whole reduction (kg <= 16 granules, in the weights' own order) is one K step.
+bool rows_im2col(const GemmLayer& L) { return L.rows == GemmLayer::Rows::amx && !rows_of(L).flat && L.cq <= 2 && L.kg <= 16; }
+
+int amx_step_of(const GemmLayer& L) { return rows_im2col(L) ? amx_step_for(L.kg) : amx_step_for(L.cq); }
+
+MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image, int64_t row_pitch, const std::vector<int64_t>& tap,
+                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool);
+
+}  // namespace
+
 void pack_rows_weights(GemmLayer& L) {
-  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = amx_step_for(L.cq);
+  const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = amx_step_of(L);
   L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t o = 0; o < L.Og; ++o)
@@ -366,7 +381,33 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
   else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
   else pack_rows(L, R, input.bytes, N, image, pool);
 
-  const int ks = amx_step_for(L.cq);
+  if (rows_im2col(L)) {
+    // Granule k = t*cq + q of output pixel p, as one flat row per (n, g): tap t of output row oy is the
+    // contiguous run of OW granules at the tap's offset in packed row oy*stride_h.
+    Rows T{};
+    T.flat = true, T.rows = 1, T.out_rows = 1, T.out_len = L.OH * L.OW, T.width = T.out_len, T.phases = 1;
+    T.pwp = (T.out_len + 15) / 16 * 16 + 1;
+    uint32_t* taps = scratch(ws.taps, N * L.G * L.kg * T.pwp);
+    pool.run(N * L.G * L.kg, [&](int64_t task) {
+      const int64_t k = task % L.kg, ng = task / L.kg, t = k / L.cq, q = k % L.cq;
+      uint32_t* dst = taps + task * T.pwp;
+      const uint32_t* src = image + ng * R.rows * row_pitch + tap[static_cast<size_t>(t)] + q * R.pwp;
+      for (int64_t oy = 0; oy < L.OH; ++oy) std::memcpy(dst + oy * L.OW, src + oy * L.stride_h * row_pitch, static_cast<size_t>(L.OW) * 4);
+      std::fill(dst + T.out_len, dst + T.pwp, 0u);
+    });
+    path_counters().add(Path::conv_q8_amx_im2col);
+    return run_rows_blocks(L, T, taps, L.kg * T.pwp, std::vector<int64_t>{0}, L.kg, 1, N, out, pool);
+  }
+  return run_rows_blocks(L, R, image, row_pitch, tap, L.cq, L.KH * L.KW, N, out, pool);
+}
+
+namespace {
+
+// The blocks of run_conv_rows over packed rows `image` (geometry R, row_pitch granules per packed row,
+// cq granules per tap, `taps` taps at offsets `tap`; the im2col image is one tap of kg granules).
+MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image, int64_t row_pitch, const std::vector<int64_t>& tap,
+                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool) {
+  const int ks = amx_step_of(L);
   const bool amx = L.rows == GemmLayer::Rows::amx;
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
   // A task: one output row (or, for the flat 1x1 case, up to 256 pixels of it) x 32 channels; a small
@@ -413,7 +454,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     alignas(64) int32_t tile[kBlock * kBlock];
     BlockArgs a{};
     a.weight = amx ? L.weight_rows.data() + (g * og + sb * kBlock) * L.kg : L.weight.data() + (g * L.blocks + 2 * sb) * L.kg * 16;
-    a.kg = L.kg, a.cq = L.cq, a.pwp = R.pwp, a.ks = ks, a.KH = L.KH, a.KW = L.KW;
+    a.kg = L.kg, a.cq = cq, a.pwp = R.pwp, a.ks = ks, a.KH = taps == 1 ? 1 : L.KH, a.KW = taps == 1 ? 1 : L.KW;
     a.tap = tap.data();
     a.out = tile;
     const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * row_pitch;
@@ -476,5 +517,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }
+
+}  // namespace
 
 }  // namespace qv::integer

@@ -47,6 +47,7 @@ struct OutputStage {
 // Scratch buffers of one evaluation, reused layer after layer (tensor_alloc.h).
 struct Workspace {
   std::vector<uint32_t> image;   // packed GEMM input
+  std::vector<uint32_t> taps;    // conv_rows: the packed rows gathered per tap (im2col)
 };
 
 struct MinMax {

@@ -15,6 +15,7 @@ namespace qv::integer {
   X(gemm_q8_avx512vnni)      /* u8 x s8 granules of 4, vpdpbusd */                                        \
   X(gemm_q8_amx)             /* u8 x s8 granules of 4, AMX tdpbusd on 16x16 int32 tiles */                \
   X(conv_q8_amx_rows)        /* conv of stride 1-4, AMX tdpbsud, [channel][pixel] tiles over packed rows */ \
+  X(conv_q8_amx_im2col)      /* conv_q8_amx_rows of a conv over <= 8 channels: the rows gathered per tap */ \
   X(conv_q8_vnni_rows)       /* the same driver on vpdpbusd: pixels x broadcast weight granules */        \
   X(gemm_q16_scalar)         /* s16 x s16 granules of 2, portable C++ */                                  \
   X(gemm_q16_avx2)           /* s16 x s16 granules of 2, vpmaddwd + vpaddd */                             \

@@ -723,7 +723,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                        Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
-      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
+      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
                                        Path::add_requant_gather_avx512,
                                        Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
