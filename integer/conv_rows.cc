@@ -364,8 +364,6 @@ void pack_rows_weights(GemmLayer& L) {
             L.weight[static_cast<size_t>(((g * L.blocks + o / 16) * L.kg + k) * 16 + o % 16)];
 }
 
-int64_t super_blocks_of(const GemmLayer& L) { return (L.Og + kBlock - 1) / kBlock; }
-
 MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws) {
   const Rows R = rows_of(L);
@@ -412,7 +410,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
   // A task: one output row (or, for the flat 1x1 case, up to 256 pixels of it) x 32 channels; a small
   // flat layer takes shorter segments, down to one block, so that every thread gets several tasks.
-  const int64_t flat_tasks = N * L.G * super_blocks_of(L);
+  const int64_t flat_tasks = N * L.G * super_blocks;
   const int64_t seg_len = R.flat ? std::clamp<int64_t>((R.out_len * flat_tasks / (4 * pool.threads()) + kBlock - 1) / kBlock * kBlock, kBlock, 256)
                                  : (R.out_len + kBlock - 1) / kBlock * kBlock;
   const int64_t segments = (R.out_len + seg_len - 1) / seg_len;

@@ -249,9 +249,8 @@ void store(Value& v, IntTensor t, OutputBuffers& b, size_t i) {
 }
 
 // y = clamp(a + b) to `type` on packed bytes (each operand int8 or uint8 by its own type); the sum of two
-// bytes fits int16, so the clamp is exact.
-// AVX-512: 32 values per step, each operand widened to int16 by its signedness (the sum of two bytes
-// fits int16, so the clamp is exact), clamped and narrowed back.
+// bytes fits int16, so the clamp is exact. AVX-512: 32 values per step, each operand widened to int16
+// by its signedness, clamped and narrowed back.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_saturating_bytes_avx512(const uint8_t* a, bool a_signed, const uint8_t* b,
                                                                              bool b_signed, int64_t begin, int64_t end, int16_t lo,
                                                                              int16_t hi, uint8_t* out) {
@@ -292,16 +291,19 @@ void add_saturating_bytes(const uint8_t* a, bool a_signed, const uint8_t* b, boo
 
 bool in_type(IntType t, int64_t lo, int64_t hi) { return lo > hi || (t.contains(lo) && t.contains(hi)); }
 
-// Whether every branch of an add_requant is a packed 8-bit value with a table over its whole type (C
-// channels), so that a term is one lookup; and the bound of a sum of lookups (the largest entries).
+// Whether a table covers the whole type of a packed 8-bit branch input, for C channels.
+template <class Table>
+bool covers(const Table* t, const Value& in, int64_t C) {
+  return t != nullptr && in.narrow && t->in_lo == in.type.min() && t->in_lo + t->values - 1 == in.type.max() &&
+         static_cast<int64_t>(t->y.size()) == C * t->values;
+}
+
+// Whether every branch of an add_requant has such an int32 table, so that a term is one lookup; and the
+// bound of a sum of lookups (the largest entries).
 bool branches_tabulated(const AddRequantLayer& L, const std::vector<const Value*>& in, int64_t C) {
   if (L.tables.size() != in.size()) return false;
-  for (size_t br = 0; br < in.size(); ++br) {
-    const RequantTable* t = L.tables[br].get();
-    if (t == nullptr || !in[br]->narrow || t->in_lo != in[br]->type.min() || t->in_lo + t->values - 1 != in[br]->type.max() ||
-        static_cast<int64_t>(t->y.size()) != C * t->values)
-      return false;
-  }
+  for (size_t br = 0; br < in.size(); ++br)
+    if (!covers(L.tables[br].get(), *in[br], C)) return false;
   return true;
 }
 
@@ -315,15 +317,8 @@ int64_t tables_bound(const AddRequantLayer& L) {
 // is one lookup either way, and int64 sums of up to 4 of them cannot overflow (each entry < 2^60).
 bool branches_tabulated_any(const AddRequantLayer& L, const std::vector<const Value*>& in, int64_t C) {
   if (L.tables.size() != in.size() || L.tables64.size() != in.size()) return false;
-  for (size_t br = 0; br < in.size(); ++br) {
-    const RequantTable* t = L.tables[br].get();
-    const RequantTable64* w = L.tables64[br].get();
-    const int64_t in_lo = t ? t->in_lo : w ? w->in_lo : 0, values = t ? t->values : w ? w->values : 0;
-    const size_t size = t ? t->y.size() : w ? w->y.size() : 0;
-    if ((t == nullptr && w == nullptr) || !in[br]->narrow || in_lo != in[br]->type.min() || in_lo + values - 1 != in[br]->type.max() ||
-        static_cast<int64_t>(size) != C * values)
-      return false;
-  }
+  for (size_t br = 0; br < in.size(); ++br)
+    if (!covers(L.tables[br].get(), *in[br], C) && !covers(L.tables64[br].get(), *in[br], C)) return false;
   return true;
 }
 
@@ -342,7 +337,7 @@ PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>
   t.branches = in.size();
   for (size_t br = 0; br < in.size(); ++br) {
     const RequantTable* narrow = L.tables[br].get();
-    const RequantTable64* wide = br < L.tables64.size() ? L.tables64[br].get() : nullptr;
+    const RequantTable64* wide = L.tables64[br].get();
     t.rows[br] = narrow ? narrow->channel(channel) - narrow->in_lo : nullptr;
     t.rows64[br] = narrow == nullptr && wide ? wide->channel(channel) - wide->in_lo : nullptr;
     t.src[br] = in[br]->bytes + at;
@@ -351,14 +346,21 @@ PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>
   return t;
 }
 
-// The sum of the terms of values k .. k+15 (lanes in `mask`): each branch's 16 bytes widened by their
-// signedness, looked up by one vpgatherdd, added in int32 (the callers proved the sum fits).
+// Branch br's values k .. k+15 (lanes in `mask`) widened to int32 by their signedness: the lookups'
+// indices (each table row is offset by its first input).
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m512i table_index16(const PlaneTerms& t, size_t br, int64_t k,
+                                                                                                 __mmask16 mask) {
+  const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
+  return t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+}
+
+// The sum of the terms of values k .. k+15 (lanes in `mask`), each looked up by one vpgatherdd, added
+// in int32 (the callers proved the sum fits).
 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m512i gathered_terms16(const PlaneTerms& t, int64_t k,
                                                                                                     __mmask16 mask) {
   __m512i sum = _mm512_setzero_si512();
   for (size_t br = 0; br < t.branches; ++br) {
-    const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
-    const __m512i index = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+    const __m512i index = table_index16(t, br, k, mask);
     sum = _mm512_maskz_add_epi32(0xFFFF, sum, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, t.rows[br], 4));
   }
   return sum;
@@ -400,16 +402,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
 }
 
 // The gathered terms of one (n, c) plane added in int64 (int32 entries, or int64 ones below 2^60 from
-// the branches' int64 tables, so up to 4 branches cannot overflow), clamped to [lo, hi] (the add's type) into `sums` (n values: a buffer that stays in
-// L1), for a requant route with no 16-lane form or sums that int32 cannot hold.
+// the branches' int64 tables, so up to 4 branches cannot overflow), clamped to [lo, hi] (the add's
+// type) into `sums` (n values: a buffer that stays in L1), for a requant route with no 16-lane form or
+// sums that int32 cannot hold.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_sums64(const PlaneTerms& t, int64_t n, int64_t lo, int64_t hi, int64_t* sums) {
   const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
     for (size_t br = 0; br < t.branches; ++br) {
-      const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
-      const __m512i index = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi32(0xFFFF, bytes) : _mm512_maskz_cvtepu8_epi32(0xFFFF, bytes);  // maskz: GCC 12
+      const __m512i index = table_index16(t, br, k, mask);
       if (t.rows64[br] != nullptr) {
         const __m256i i0 = _mm512_maskz_extracti64x4_epi64(0xFF, index, 0), i1 = _mm512_maskz_extracti64x4_epi64(0xFF, index, 1);
         s0 = _mm512_add_epi64(s0, _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), static_cast<__mmask8>(mask), i0, t.rows64[br], 8));

@@ -14,28 +14,27 @@
 
 namespace qv::integer {
 
-struct RequantTable {
+// Entries of type Entry: int32_t, or int64_t where the outputs leave int32.
+template <class Entry>
+struct RequantTableOf {
   static constexpr int64_t kMaxValues = 4096;        // input values per channel
   static constexpr int64_t kMaxEntries = int64_t{1} << 20;  // channels x values
   int64_t in_lo = 0, values = 0;  // the table covers inputs [in_lo, in_lo + values)
-  std::vector<int32_t> y;         // [channel][values]
+  std::vector<Entry> y;           // [channel][values]
   int64_t max_abs = 0;            // the largest |entry|: bounds a sum of lookups
-  const int32_t* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
+  const Entry* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
 };
+using RequantTable = RequantTableOf<int32_t>;
+// For requants whose outputs over the input type leave int32 (residual-add branches onto a wide sum).
+using RequantTable64 = RequantTableOf<int64_t>;
 
 // nullptr when the input type has more than kMaxValues values, the table would exceed kMaxEntries, or an
-// output does not fit int32.
+// output does not fit int32. The outputs count, not the requant's clamp range, which may be wider than
+// the values over the input type reach.
 std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type);
 
-// The same with int64 entries, for requants whose outputs over the input type leave int32 (residual-add
-// branches onto a wide sum): nullptr under the same size limits, or when an output's magnitude reaches
-// 2^60 (so that a sum of up to 4 lookups cannot overflow int64).
-struct RequantTable64 {
-  int64_t in_lo = 0, values = 0;
-  std::vector<int64_t> y;  // [channel][values]
-  int64_t max_abs = 0;
-  const int64_t* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
-};
+// The same with int64 entries: nullptr under the same size limits, or when an output's magnitude
+// reaches 2^60 (so that a sum of up to 4 lookups cannot overflow int64).
 std::unique_ptr<RequantTable64> tabulate64(const FusedRequant& rq, IntType in_type);
 
 }  // namespace qv::integer
