@@ -1,5 +1,6 @@
 #include "integer/depthwise.h"
 
+#include "integer/depthwise_bytes_vbmi.h"
 #include "integer/requant16_avx512.h"
 #include "integer/tensor_alloc.h"
 
@@ -313,6 +314,15 @@ const int32_t* channel_sums_int16(const DepthwiseLayer& L, const Int16Plane& pl,
   return sums.data();
 }
 
+// The byte kernel's sums of one output channel in a per-thread buffer; `pitch` receives their row pitch.
+const int32_t* channel_sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const int32_t* w, int64_t& pitch) {
+  thread_local std::vector<int32_t> sums;
+  const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.PW) + 16);
+  if (sums.size() < size) sums.resize(size);
+  pitch = sums_bytes(L, B, plane, bytes_taps(L, B, w), sums.data());
+  return sums.data();
+}
+
 // Output only: a plane's int32 sums (row pitch `pitch`) through the 16-lane route into the output bytes.
 __attribute__((target("avx512f,avx512bw"))) void requant_rows16(const DepthwiseLayer& L, const int32_t* sums, int64_t pitch,
                                                                 const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
@@ -396,9 +406,11 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   // Rows of at most 16 outputs run over the flattened planes (sums_int16).
   const bool flat = L.OW <= 16;
   const bool int16 = L.int16 && uses_avx512(isa) && L.KH * L.KW <= 64;
+  // Packed bytes in: the byte kernel, without the int16 copy of the planes (depthwise_bytes_vbmi.h).
+  const BytesDepthwise bytes = bytes_depthwise_for(L, input, isa);
   // Phase rows: slack so that a 32-lane load never leaves its row; flat: the phase row exactly.
   const int64_t QW = (L.PW + L.stride_w - 1) / L.stride_w + (flat ? 0 : 32);
-  if (int16) {
+  if (int16 || bytes.ok) {
     // Output only, bytes out: channels whose requant has the 16-lane route (decided by the planner) go
     // from int32 sums to bytes without an int64 plane.
     const HighMulChannel* high_mul =
@@ -413,20 +425,36 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         const int64_t nc = n * L.C + c;
         thread_local std::vector<int16_t> phases;
         const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW + 64);
-        if (phases.size() < size) phases.assign(size, 0);
+        if (!bytes.ok && phases.size() < size) phases.assign(size, 0);
         const int64_t at = nc * L.H * L.W;
-        if (input.wide != nullptr)
+        const uint8_t* byte_plane = nullptr;  // the byte kernel's input: the plane itself, or its padded copy (flat)
+        if (bytes.ok && bytes.flat) {
+          thread_local std::vector<uint8_t> padded;
+          if (padded.size() < static_cast<size_t>(L.PH * L.PW + 64)) padded.assign(static_cast<size_t>(L.PH * L.PW + 64), 0);
+          pad_plane_bytes(L, bytes, input.bytes + at, padded.data());
+          byte_plane = padded.data();
+        } else if (bytes.ok) {
+          byte_plane = input.bytes + at;
+        } else if (input.wide != nullptr)
           fill_int16_phases(L, input.wide + at, phases.data(), QW);
         else if (input.is_signed)
           fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
         else
           fill_int16_phases(L, input.bytes + at, phases.data(), QW);
         const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w, flat};
-        if (k.taps == 0) k = int16_offsets(L, pl);
+        if (k.taps == 0 && !bytes.ok) k = int16_offsets(L, pl);
         for (int64_t o = c * m; o < (c + 1) * m; ++o) {
           const int64_t no = n * L.O + o;
           const int32_t* w = L.weight.data() + o * L.KH * L.KW;
-          if (high_mul != nullptr && high_mul[o].ok && !flat) {
+          if (bytes.ok) {
+            const BytesTaps t = bytes_taps(L, bytes, w);
+            if (high_mul != nullptr && high_mul[o].ok && !bytes.flat) {
+              requant_plane_bytes(L, bytes, byte_plane, t, high_mul[o], static_cast<int32_t>(out.requant->lo()),
+                                  static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r);
+              continue;
+            }
+          }
+          if (high_mul != nullptr && high_mul[o].ok && !flat && !bytes.ok) {
             // Output only: the 16-lane route on each block's sums in registers, into the output bytes.
             int16_pairs(k, w);
             const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
@@ -437,7 +465,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             continue;
           }
           int64_t pitch = 0;
-          const int32_t* sums = channel_sums_int16(L, pl, k, w, pitch);
+          const int32_t* sums = bytes.ok ? channel_sums_bytes(L, bytes, byte_plane, w, pitch) : channel_sums_int16(L, pl, k, w, pitch);
           if (high_mul != nullptr && high_mul[o].ok) {
             // Output only, flat planes: the 16-lane route straight into the output bytes, row by row.
             requant_rows16(L, sums, pitch, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
@@ -462,7 +490,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
       total.merge(mm);
     });
     PathCounters& pc = path_counters();
-    pc.add(Path::depthwise_int16_avx512);
+    pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
     return total;

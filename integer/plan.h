@@ -67,6 +67,7 @@ struct DepthwiseLayer {
   int64_t pad_value = 0;
   bool acc32 = true;             // else int64 accumulation (proven not to overflow)
   bool int16 = false;            // acc32, and inputs (padding included) and weights inside int16: vpdpwssd
+  bool int8_weights = false;     // every weight inside int8 (the byte kernel, depthwise_bytes_vbmi.h)
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
   std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|

@@ -15,6 +15,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -324,6 +325,49 @@ TEST_P(IntegerTier, RandomConvEqualsReference) {
 TEST_P(IntegerTier, RandomDepthwiseEqualsReference) {
   const Isa tier = GetParam();
   EXPECT_TRUE(rc::check("depthwise conv2d + requant on " + isa(), [tier] { conv_property(tier, true); }));
+}
+
+// Depthwise layers of <= 8-bit inputs and weights in output-only mode, where the activations stay packed
+// bytes: on an AVX-512 tier of a CPU with AVX512-VBMI the byte kernel (depthwise_bytes_vbmi.h) must run
+// whenever its conditions hold, through both its row and flat layouts, signed and unsigned.
+bool cpu_has_vbmi() { return __builtin_cpu_supports("avx512vbmi"); }
+
+void byte_depthwise_property(Isa isa) {
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  const IntType in_type = *gen_type(2, 8), w_type = *gen_type(2, 8);
+  const int64_t C = *rc::gen::element<int64_t>(2, 3, 5, 16, 17);  // groups == C > 1: the planner's depthwise layers
+  Conv2dOp op;
+  op.groups = static_cast<int>(C);
+  const int64_t O = C * *rc::gen::element<int64_t>(1, 1, 2);
+  const int64_t KH = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8), KW = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8, 9);
+  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = *rc::gen::element(1, 1, 2, 2, 3, 4);
+  op.dilation_h = *rc::gen::element(1, 1, 2), op.dilation_w = *rc::gen::element(1, 1, 1, 1, 2);
+  op.pad_top = *rc::gen::inRange(0, 4), op.pad_bottom = *rc::gen::inRange(0, 4);
+  op.pad_left = *rc::gen::inRange(0, 4), op.pad_right = *rc::gen::inRange(0, 4);
+  op.weight = random_tensor({O, 1, KH, KW}, w_type, "OIHW", rng);
+  if (*rc::gen::arbitrary<bool>()) op.bias = random_tensor({O}, *gen_type(2, 20), "O", rng);
+  // Mostly inside the input type (a zero point), sometimes outside the bytes' range (no byte kernel).
+  op.pad_value = *rc::gen::inRange(0, 8) != 0 ? gen_value(in_type) : gen_value(IntType{12, true});
+  const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (KH - 1) + 1 - op.pad_top - op.pad_bottom);
+  const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (KW - 1) + 1 - op.pad_left - op.pad_right);
+  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_row_width());
+  IntTensor input = random_tensor({*rc::gen::element<int64_t>(1, 1, 2), C, H, W}, in_type, "NCHW", rng);
+  const bool pad_fits = in_type.is_signed ? op.pad_value >= -128 && op.pad_value <= 127 : op.pad_value >= 0 && op.pad_value <= 255;
+  const bool applies = integer::uses_avx512(isa) && cpu_has_vbmi() && pad_fits && op.dilation_w == 1 && op.stride_w <= 3 && KW <= 8;
+  const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
+  integer::PathCounters& pc = integer::path_counters();
+  const uint64_t before = pc.get(Path::depthwise_bytes_vbmi);
+  check_output_only(k, isa, *rc::gen::inRange(1, 4));
+  const uint64_t ran = pc.get(Path::depthwise_bytes_vbmi) - before;
+  if (applies && ran == 0) RC_FAIL("the byte depthwise kernel did not run\n" + k.summary + "\n" + plan_of(k.net, isa));
+  if (!applies && ran != 0) RC_FAIL("the byte depthwise kernel ran outside its conditions\n" + k.summary);
+  RC_TAG(applies ? "byte kernel" : "other kernel");
+}
+
+TEST_P(IntegerTier, RandomByteDepthwiseEqualsReference) {
+  const Isa tier = GetParam();
+  if (integer::uses_avx512(tier) && !cpu_has_vbmi()) std::cout << "[ SKIPPED  ] depthwise_bytes_vbmi: this CPU lacks AVX512-VBMI\n";
+  EXPECT_TRUE(rc::check("output only: depthwise on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier); }));
 }
 
 void linear_property(Isa tier, Checker check) {
@@ -727,6 +771,12 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                        Path::add_requant_gather_avx512,
                                        Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::depthwise_int16_avx512});
       break;
+  }
+  if (integer::uses_avx512(tier)) {
+    if (cpu_has_vbmi())
+      expected.push_back(Path::depthwise_bytes_vbmi);  // the packed depthwise layers of evaluate_output
+    else
+      std::cout << "[ SKIPPED  ] path depthwise_bytes_vbmi: this CPU lacks AVX512-VBMI\n";
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
 }

@@ -1,0 +1,177 @@
+#include "integer/depthwise_bytes_vbmi.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace qv::integer {
+
+namespace {
+
+// The bits of lanes [a, b) clipped to [0, 64).
+__mmask64 lanes64(int64_t a, int64_t b) {
+  const int64_t lo = std::clamp<int64_t>(a, 0, 64), hi = std::clamp<int64_t>(b, 0, 64);
+  if (hi <= lo) return 0;
+  const uint64_t below_hi = hi == 64 ? ~uint64_t{0} : (uint64_t{1} << hi) - 1;
+  return below_hi & ~((uint64_t{1} << lo) - 1);
+}
+
+struct Operands {
+  __m512i index[2], pad, flip;
+};
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands operands(const BytesDepthwise& B) {
+  return Operands{{_mm512_load_si512(B.index[0]), _mm512_load_si512(B.index[1])},
+                  _mm512_set1_epi8(static_cast<char>(B.pad_byte)),
+                  _mm512_set1_epi8(static_cast<char>(B.is_signed ? 0x80 : 0))};
+}
+
+// The taps of kernel row ky on the 64 bytes v (column j of the window at lane byte j).
+template <int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i add_row(__m512i acc, __m512i v,
+                                                                                                     const Operands& k, const BytesTaps& t,
+                                                                                                     int ky, int G) {
+  const int groups = kG > 0 ? kG : G;
+  v = _mm512_xor_si512(v, k.flip);  // signed: the +128 offset (flip is 0 for unsigned)
+  // maskz form: GCC 12 warns on the unmasked one's undefined source under -Werror.
+  for (int g = 0; g < groups; ++g)
+    acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_permutexvar_epi8(~__mmask64{0}, k.index[g], v), _mm512_set1_epi32(t.w[ky * groups + g]));
+  return acc;
+}
+
+// The sums of outputs (y, x0 .. x0 + 15) read from the input plane (rows: no padded copy).
+template <int kKH, int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i row_block(const DepthwiseLayer& L,
+                                                                                                       const BytesDepthwise& B,
+                                                                                                       const uint8_t* plane,
+                                                                                                       const Operands& k,
+                                                                                                       const BytesTaps& t, int64_t y,
+                                                                                                       int64_t x0) {
+  const int KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
+  const int64_t c0 = x0 * L.stride_w - L.pad_left;
+  const __mmask64 cols = lanes64(-c0, L.W - c0);  // window bytes inside the row; the rest take the pad byte
+  __m512i acc = _mm512_set1_epi32(t.start);
+  for (int ky = 0; ky < KH; ++ky) {
+    const int64_t r = y * L.stride_h + ky * L.dilation_h - L.pad_top;
+    // Masked-off lanes are never read, so the address may point before the row's first byte.
+    const __m512i v = r >= 0 && r < L.H ? _mm512_mask_loadu_epi8(k.pad, cols, plane + r * L.W + c0) : k.pad;
+    acc = add_row<kG>(acc, v, k, t, ky, B.groups);
+  }
+  return acc;
+}
+
+// Flat: the sums of outputs q0 .. q0 + 15 (q = y*PW + x) from the padded copy.
+template <int kKH, int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i flat_block(const DepthwiseLayer& L,
+                                                                                                        const BytesDepthwise& B,
+                                                                                                        const uint8_t* padded,
+                                                                                                        const Operands& k,
+                                                                                                        const BytesTaps& t, int64_t q0) {
+  const int KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
+  __m512i acc = _mm512_set1_epi32(t.start);
+  for (int ky = 0; ky < KH; ++ky)
+    acc = add_row<kG>(acc, _mm512_loadu_si512(padded + L.stride_w * q0 + ky * L.dilation_h * L.PW), k, t, ky, B.groups);
+  return acc;
+}
+
+// f.template operator()<kKH, kG>() with the shape fixed at compile time for 3x3, 5x5 and 7x7.
+template <class F>
+decltype(auto) with_shape(const DepthwiseLayer& L, F&& f) {
+  if (L.KH == 3 && L.KW == 3) return f.template operator()<3, 1>();
+  if (L.KH == 5 && L.KW == 5) return f.template operator()<5, 2>();
+  if (L.KH == 7 && L.KW == 7) return f.template operator()<7, 2>();
+  return f.template operator()<0, 0>();
+}
+
+template <int kKH, int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                     const uint8_t* plane, const BytesTaps& t,
+                                                                                     int32_t* sums) {
+  const Operands k = operands(B);
+  if (B.flat) {
+    const int64_t total = (L.OH - 1) * L.PW + L.OW;
+    for (int64_t q0 = 0; q0 < total; q0 += 16) _mm512_storeu_si512(sums + q0, flat_block<kKH, kG>(L, B, plane, k, t, q0));
+    return L.PW;
+  }
+  // Full 16-lane stores: a row's lanes past OW are overwritten by the next row (room for 16 past the end).
+  for (int64_t y = 0; y < L.OH; ++y)
+    for (int64_t x0 = 0; x0 < L.OW; x0 += 16) _mm512_storeu_si512(sums + y * L.OW + x0, row_block<kKH, kG>(L, B, plane, k, t, y, x0));
+  return L.OW;
+}
+
+template <bool kShiftLeft, int kKH, int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                     const uint8_t* plane, const BytesTaps& t,
+                                                                                     const HighMulChannel& hm, int32_t lo, int32_t hi,
+                                                                                     uint8_t* dst, Ranges32& r) {
+  const Operands k = operands(B);
+  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
+  Ranges32 local = r;  // in registers (the byte stores may alias r)
+  for (int64_t y = 0; y < L.OH; ++y)
+    for (int64_t x0 = 0; x0 < L.OW; x0 += 16) {
+      const int64_t n = std::min<int64_t>(16, L.OW - x0);
+      requant_high_mul16_step<kShiftLeft>(row_block<kKH, kG>(L, B, plane, k, t, y, x0), static_cast<__mmask16>((1u << n) - 1), h,
+                                          dst + y * L.OW + x0, local);
+    }
+  r = local;
+}
+
+}  // namespace
+
+BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in, Isa isa) {
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  BytesDepthwise B;
+  const bool pad_fits = in.is_signed ? L.pad_value >= -128 && L.pad_value <= 127 : L.pad_value >= 0 && L.pad_value <= 255;
+  B.groups = static_cast<int>((L.KW + 3) / 4);
+  if (!vbmi || !uses_avx512(isa) || in.bytes == nullptr || in.wide != nullptr || !L.acc32 || !L.int8_weights || !pad_fits ||
+      L.dilation_w != 1 || L.stride_w < 1 || L.stride_w > 3 || L.KW > 8 || L.KH * B.groups > 16)
+    return B;
+  B.ok = true;
+  B.is_signed = in.is_signed;
+  B.pad_byte = static_cast<uint8_t>(L.pad_value);
+  B.flat = L.stride_h == L.stride_w && L.PW < 16;
+  for (int g = 0; g < 2; ++g)
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 4; ++j) {
+        const int64_t kx = 4 * g + j;  // a tap past KW has weight 0: any byte of the window will do
+        B.index[g][4 * i + j] = static_cast<uint8_t>(L.stride_w * i + (kx < L.KW ? kx : 0));
+      }
+  return B;
+}
+
+BytesTaps bytes_taps(const DepthwiseLayer& L, const BytesDepthwise& B, const int32_t* w) {
+  BytesTaps t;
+  int32_t sum = 0;
+  for (int64_t ky = 0; ky < L.KH; ++ky)
+    for (int g = 0; g < B.groups; ++g) {
+      uint32_t dword = 0;
+      for (int j = 0; j < 4; ++j) {
+        const int64_t kx = 4 * g + j;
+        const int32_t v = kx < L.KW ? w[ky * L.KW + kx] : 0;
+        sum += v;
+        dword |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(v))) << (8 * j);
+      }
+      t.w[ky * B.groups + g] = static_cast<int32_t>(dword);
+    }
+  t.start = B.is_signed ? -128 * sum : 0;
+  return t;
+}
+
+void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, uint8_t* padded) {
+  std::memset(padded, B.pad_byte, static_cast<size_t>(L.PH * L.PW));
+  for (int64_t y = 0; y < L.H; ++y) std::memcpy(padded + (y + L.pad_top) * L.PW + L.pad_left, plane + y * L.W, static_cast<size_t>(L.W));
+}
+
+int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, int32_t* sums) {
+  return with_shape(L, [&]<int kKH, int kG>() { return sums_shaped<kKH, kG>(L, B, plane, t, sums); });
+}
+
+void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
+                         const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+  with_shape(L, [&]<int kKH, int kG>() {
+    (h.params.lshift == 0 ? requant_shaped<false, kKH, kG> : requant_shaped<true, kKH, kG>)(L, B, plane, t, h, lo, hi, dst, r);
+  });
+}
+
+}  // namespace qv::integer
