@@ -353,7 +353,10 @@ void byte_depthwise_property(Isa isa) {
   const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_row_width());
   IntTensor input = random_tensor({*rc::gen::element<int64_t>(1, 1, 2), C, H, W}, in_type, "NCHW", rng);
   const bool pad_fits = in_type.is_signed ? op.pad_value >= -128 && op.pad_value <= 127 : op.pad_value >= 0 && op.pad_value <= 255;
-  const bool applies = integer::uses_avx512(isa) && cpu_has_vbmi() && pad_fits && op.dilation_w == 1 && op.stride_w <= 3 && KW <= 8;
+  // vpdpbusd multiplies by signed bytes: an unsigned 8-bit weight above 127 keeps the layer off the kernel.
+  const bool int8_weights = std::all_of(op.weight.data.begin(), op.weight.data.end(), [](int64_t w) { return w >= -128 && w <= 127; });
+  const bool applies =
+      integer::uses_avx512(isa) && cpu_has_vbmi() && pad_fits && int8_weights && op.dilation_w == 1 && op.stride_w <= 3 && KW <= 8;
   const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t before = pc.get(Path::depthwise_bytes_vbmi);
@@ -362,6 +365,7 @@ void byte_depthwise_property(Isa isa) {
   if (applies && ran == 0) RC_FAIL("the byte depthwise kernel did not run\n" + k.summary + "\n" + plan_of(k.net, isa));
   if (!applies && ran != 0) RC_FAIL("the byte depthwise kernel ran outside its conditions\n" + k.summary);
   RC_TAG(applies ? "byte kernel" : "other kernel");
+  RC_TAG(int8_weights ? "int8 weights" : "weights beyond int8");
 }
 
 TEST_P(IntegerTier, RandomByteDepthwiseEqualsReference) {
