@@ -12,6 +12,7 @@
 
 #include "integer/conv_gemm.h"
 #include "integer/depthwise.h"
+#include "integer/avg_pool2d.h"
 #include "integer/max_pool2d.h"
 #include "integer/path_counters.h"
 #include "integer/requant16_avx512.h"
@@ -782,6 +783,24 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
         }
         [[fallthrough]];
       default: {
+        // avg_pool2d of packed bytes, into bytes or (a wider output type) int64 values clamped to the type.
+        if (node.kind() == OpKind::avg_pool2d && in.size() == 1 && in[0]->narrow && avg_pool2d_bytes_applies(std::get<AvgPool2dOp>(node.op))) {
+          const AvgPool2dOp& op = std::get<AvgPool2dOp>(node.op);
+          const Shape shape = reference::avg_pool2d_output_shape(op, in[0]->shape);
+          if (shape != node.output.shape) throw InputError("", where(node), "shape differs from the declared one");
+          path_counters().add(Path::avg_pool2d_bytes);
+          if (fits_byte(node.output.type)) {
+            v.present = true, v.narrow = true, v.shape = shape, v.type = node.output.type, v.layout = "NCHW";
+            uint8_t* dst = narrow_storage(B, i, shape);
+            v.bytes = dst;
+            run_avg_pool2d_bytes(op, in[0]->bytes, in[0]->shape, in[0]->type.is_signed, node.output.type, dst, pool);
+          } else {
+            IntTensor value = new_tensor(shape, node.output.type, "NCHW", nullptr);
+            run_avg_pool2d_bytes(op, in[0]->bytes, in[0]->shape, in[0]->type.is_signed, node.output.type, value.data.data(), pool);
+            store(v, std::move(value), B, i);
+          }
+          break;
+        }
         // add_saturating of two packed 8-bit operands into an 8-bit type: bytes in, bytes out.
         if (node.kind() == OpKind::add_saturating && in.size() == 2 && in[0]->narrow && in[1]->narrow && fits_byte(node.output.type) &&
             in[0]->shape == in[1]->shape) {

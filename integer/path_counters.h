@@ -43,6 +43,7 @@ namespace qv::integer {
   X(requant_ref)             /* a form whose fixed-width preconditions are not proven: requant_ref */     \
   X(max_pool2d)                                                                                           \
   X(max_pool2d_bytes)        /* evaluate_output: max_pool2d on packed bytes */                           \
+  X(avg_pool2d_bytes)        /* evaluate_output: avg_pool2d on packed bytes, int32 window sums */       \
   X(add_requant)             /* per-branch requant stages, __int128 sum, clamp */                       \
   X(other_reference)         /* pools, adds, hadamard, flatten: the reference kernels */                 \
   X(add_saturating_bytes)    /* evaluate_output: add_saturating of packed 8-bit operands */              \

@@ -313,8 +313,11 @@ void Plan::plan_node(size_t i) {
       case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;
       default:
         np.kernel = NodeKernel::reference;
-        // evaluate_output adds two packed 8-bit operands into an 8-bit type on bytes (add_saturating_bytes).
-        np.description = node.kind() == OpKind::add_saturating ? "reference (output mode: bytes when operands and output fit 8 bits)" : "reference";
+        // evaluate_output adds two packed 8-bit operands into an 8-bit type on bytes (add_saturating_bytes)
+        // and pools packed bytes (avg_pool2d.h).
+        np.description = node.kind() == OpKind::add_saturating ? "reference (output mode: bytes when operands and output fit 8 bits)"
+                         : node.kind() == OpKind::avg_pool2d   ? "reference (output mode: int32 window sums of bytes when the input fits 8 bits)"
+                                                               : "reference";
         break;
     }
   }

@@ -425,6 +425,41 @@ TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
   }));
 }
 
+// avg_pool2d of any input and output types, every rounding mode: evaluate_output runs it on packed bytes
+// (avg_pool2d.h) exactly when the input fits 8 bits (bytes or int64 out), and the reference otherwise.
+TEST_P(IntegerTier, RandomAvgPoolEqualsReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("avg_pool2d on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    AvgPool2dOp op;
+    op.kernel_h = *rc::gen::inRange(1, 8), op.kernel_w = *rc::gen::inRange(1, 8);
+    op.stride_h = *rc::gen::inRange(1, 4), op.stride_w = *rc::gen::inRange(1, 4);
+    op.shift = *rc::gen::inRange(0, 10);
+    op.rounding = *rc::gen::elementOf(kAllRoundings);
+    const IntType in_t = *gen_type(2, 16), out_t = *gen_type(2, 16);
+    const int64_t H = std::max<int64_t>(op.kernel_h, *gen_spatial()), W = std::max<int64_t>(op.kernel_w, *gen_spatial());
+    IntTensor input = random_tensor({*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), H, W}, in_t, "NCHW", rng);
+    LayerCase k;
+    k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, in_t, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"pool", {"x"}, ValueInfo{reference::avg_pool2d_output_shape(op, input.shape), out_t, {}}, op});
+    k.net.output = "pool";
+    k.summary = "avg_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " stride " +
+                std::to_string(op.stride_h) + "x" + std::to_string(op.stride_w) + " shift " + std::to_string(op.shift) + " " +
+                std::string(to_string(op.rounding)) + " " + in_t.name() + " -> " + out_t.name() + " on " + to_string(input.shape);
+    k.inputs.push_back(std::move(input));
+    const int threads = *rc::gen::inRange(1, 4);
+    check_identical(k, tier, threads);
+    integer::PathCounters& pc = integer::path_counters();
+    const uint64_t before = pc.get(Path::avg_pool2d_bytes);
+    check_output_only(k, tier, threads);
+    const uint64_t ran = pc.get(Path::avg_pool2d_bytes) - before;
+    const bool applies = in_t.bits <= 8;
+    if (applies && ran == 0) RC_FAIL("avg_pool2d on packed bytes did not run: " + k.summary);
+    if (!applies && ran != 0) RC_FAIL("avg_pool2d on packed bytes ran on a wide input: " + k.summary);
+    RC_TAG(!applies ? "reference" : out_t.bits <= 8 ? "bytes to bytes" : "bytes to int64");
+  }));
+}
+
 // add_saturating of two inputs of any types (packed bytes in evaluate_output when both fit 8 bits and the
 // output does), into an output type of 2..16 bits of either signedness.
 TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
@@ -760,7 +795,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
                                 Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
-                                Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::other_reference, Path::output_packed,
+                                Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::avg_pool2d_bytes, Path::other_reference, Path::output_packed,
                                 Path::requant_table, Path::requant_narrow};
   switch (tier) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
