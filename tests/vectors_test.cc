@@ -593,8 +593,18 @@ TEST(Vectors, AKilledRunLeavesNoDirectory) {
   }
   EXPECT_TRUE(writing);
   ::kill(pid, SIGTERM);
+  // A handler that deadlocks must fail the test, not hang it: 60 s, then SIGKILL.
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  bool exited = false;
+  for (int i = 0; i < 600 && !exited; ++i) {
+    exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "qverify vectors did not exit within 60 s of SIGTERM (its signal handler hung)";
+  }
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
   EXPECT_FALSE(fs::exists(d));
   EXPECT_EQ(entries_named(parent, "out"), 0u);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,8 +29,15 @@ const int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 void on_signal(int sig) {
   if (g_temp[0]) {
-    // Only async-signal-safe calls: fork, execve, waitpid.
-    const pid_t pid = fork();
+    // Only async-signal-safe calls. Not fork(): glibc's fork runs the pthread_atfork handlers
+    // (LibTorch's and OpenMP's among them) and takes malloc's locks, which deadlocks when the signal
+    // interrupted a thread holding one (seen as a hung `AKilledRunLeavesNoDirectory`). The raw system
+    // call only copies this thread, which does nothing but execve or _exit.
+#ifdef SYS_fork
+    const pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
+#else
+    const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#endif
     if (pid == 0) {
       char rm[] = "/bin/rm";
       char rf[] = "-rf";
