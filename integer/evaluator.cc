@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "integer/avg_pool2d.h"
 #include "integer/conv_gemm.h"
 #include "integer/depthwise.h"
-#include "integer/avg_pool2d.h"
 #include "integer/max_pool2d.h"
 #include "integer/path_counters.h"
 #include "integer/requant16_avx512.h"

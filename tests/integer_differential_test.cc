@@ -400,6 +400,18 @@ TEST_P(IntegerTier, OutputOnlyRandomLayersEqualReference) {
   EXPECT_TRUE(rc::check("output only: linear + requant on " + isa(), [tier] { linear_property(tier, check_output_only); }));
 }
 
+// x -> pool: one pooling node of `op` on `input`, into out_type.
+template <class PoolOp>
+LayerCase make_pool_case(const PoolOp& op, IntTensor input, Shape out_shape, IntType out_type, std::string summary) {
+  LayerCase k;
+  k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, input.type, {}}, InputOp{}});
+  k.net.nodes.push_back(Node{"pool", {"x"}, ValueInfo{std::move(out_shape), out_type, {}}, op});
+  k.net.output = "pool";
+  k.summary = std::move(summary) + " on " + to_string(input.shape);
+  k.inputs.push_back(std::move(input));
+  return k;
+}
+
 TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
   const Isa tier = GetParam();
   EXPECT_TRUE(rc::check("max_pool2d on " + isa(), [tier] {
@@ -413,12 +425,9 @@ TEST_P(IntegerTier, RandomMaxPoolEqualsReference) {
     const IntType t = *gen_type(2, 64);
     const int64_t H = std::max<int64_t>(op.kernel_h, *gen_spatial()), W = std::max<int64_t>(op.kernel_w, *gen_spatial());
     IntTensor input = random_tensor({*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), H, W}, t, "NCHW", rng);
-    LayerCase k;
-    k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, t, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"pool", {"x"}, ValueInfo{reference::max_pool2d_output_shape(op, input.shape), t, {}}, op});
-    k.net.output = "pool";
-    k.summary = "max_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " on " + to_string(input.shape);
-    k.inputs.push_back(std::move(input));
+    const Shape out_shape = reference::max_pool2d_output_shape(op, input.shape);
+    const LayerCase k =
+        make_pool_case(op, std::move(input), out_shape, t, "max_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w));
     const int threads = *rc::gen::inRange(1, 4);
     check_identical(k, tier, threads);
     check_output_only(k, tier, threads);  // types of <= 8 bits: max_pool2d on packed bytes
@@ -439,14 +448,12 @@ TEST_P(IntegerTier, RandomAvgPoolEqualsReference) {
     const IntType in_t = *gen_type(2, 16), out_t = *gen_type(2, 16);
     const int64_t H = std::max<int64_t>(op.kernel_h, *gen_spatial()), W = std::max<int64_t>(op.kernel_w, *gen_spatial());
     IntTensor input = random_tensor({*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), H, W}, in_t, "NCHW", rng);
-    LayerCase k;
-    k.net.nodes.push_back(Node{"x", {}, ValueInfo{input.shape, in_t, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"pool", {"x"}, ValueInfo{reference::avg_pool2d_output_shape(op, input.shape), out_t, {}}, op});
-    k.net.output = "pool";
-    k.summary = "avg_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " stride " +
-                std::to_string(op.stride_h) + "x" + std::to_string(op.stride_w) + " shift " + std::to_string(op.shift) + " " +
-                std::string(to_string(op.rounding)) + " " + in_t.name() + " -> " + out_t.name() + " on " + to_string(input.shape);
-    k.inputs.push_back(std::move(input));
+    const Shape out_shape = reference::avg_pool2d_output_shape(op, input.shape);
+    const LayerCase k = make_pool_case(op, std::move(input), out_shape, out_t,
+                                       "avg_pool2d " + std::to_string(op.kernel_h) + "x" + std::to_string(op.kernel_w) + " stride " +
+                                           std::to_string(op.stride_h) + "x" + std::to_string(op.stride_w) + " shift " +
+                                           std::to_string(op.shift) + " " + std::string(to_string(op.rounding)) + " " + in_t.name() +
+                                           " -> " + out_t.name());
     const int threads = *rc::gen::inRange(1, 4);
     check_identical(k, tier, threads);
     integer::PathCounters& pc = integer::path_counters();

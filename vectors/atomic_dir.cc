@@ -30,9 +30,9 @@ const int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
 void on_signal(int sig) {
   if (g_temp[0]) {
     // Only async-signal-safe calls. Not fork(): glibc's fork runs the pthread_atfork handlers
-    // (LibTorch's and OpenMP's among them) and takes malloc's locks, which deadlocks when the signal
-    // interrupted a thread holding one (seen as a hung `AKilledRunLeavesNoDirectory`). The raw system
-    // call only copies this thread, which does nothing but execve or _exit.
+    // (LibTorch's and OpenMP's among them) and takes malloc's locks, which can deadlock when the signal
+    // interrupted a thread holding one (the likely cause of a hung `AKilledRunLeavesNoDirectory`). The
+    // raw system call only copies this thread, which does nothing but execve or _exit.
 #ifdef SYS_fork
     const pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
 #else
