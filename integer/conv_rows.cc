@@ -216,7 +216,7 @@ struct FusedBlockOut {
   int64_t dst_stride;
 };
 
-template <int NA, int NB>
+template <int NA, int NB, bool kTrack>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(const BlockArgs& a, const FusedBlockOut& f, Ranges32& r) {
   constexpr int kGroup = NB == 2 ? 8 : 16;
   const __mmask16 first = static_cast<__mmask16>(f.count >= 16 ? 0xFFFFu : (1u << f.count) - 1);
@@ -230,11 +230,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
       const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
       uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
       if (h.params.lshift == 0) {
-        requant_high_mul16_step<false>(acc[j][0], first, v, d, local);
-        if (NB == 2 && second != 0) requant_high_mul16_step<false>(acc[j][NB - 1], second, v, d + 16, local);
+        requant_high_mul16_step<false, kTrack>(acc[j][0], first, v, d, local);
+        if (NB == 2 && second != 0) requant_high_mul16_step<false, kTrack>(acc[j][NB - 1], second, v, d + 16, local);
       } else {
-        requant_high_mul16_step<true>(acc[j][0], first, v, d, local);
-        if (NB == 2 && second != 0) requant_high_mul16_step<true>(acc[j][NB - 1], second, v, d + 16, local);
+        requant_high_mul16_step<true, kTrack>(acc[j][0], first, v, d, local);
+        if (NB == 2 && second != 0) requant_high_mul16_step<true, kTrack>(acc[j][NB - 1], second, v, d + 16, local);
       }
     }
   }
@@ -245,8 +245,10 @@ using BlockFn = void (*)(const BlockArgs&);
 constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
 constexpr BlockFn kBlocksVnni[2][2] = {{block_vnni<1, 1>, block_vnni<1, 2>}, {block_vnni<2, 1>, block_vnni<2, 2>}};
 using FusedBlockFn = void (*)(const BlockArgs&, const FusedBlockOut&, Ranges32&);
-constexpr FusedBlockFn kBlocksVnniRequant[2][2] = {{block_vnni_requant<1, 1>, block_vnni_requant<1, 2>},
-                                                   {block_vnni_requant<2, 1>, block_vnni_requant<2, 2>}};
+// [ranges tracked][NA - 1][NB - 1]
+constexpr FusedBlockFn kBlocksVnniRequant[2][2][2] = {
+    {{block_vnni_requant<1, 1, false>, block_vnni_requant<1, 2, false>}, {block_vnni_requant<2, 1, false>, block_vnni_requant<2, 2, false>}},
+    {{block_vnni_requant<1, 1, true>, block_vnni_requant<1, 2, true>}, {block_vnni_requant<2, 1, true>, block_vnni_requant<2, 2, true>}}};
 
 // Output only: each channel's contiguous run of `count` sums, plus its add, requantized into bytes (the
 // int64 shift route, 8 lanes at a time) with accumulator and output ranges tracked in vectors.
@@ -296,7 +298,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32
   Ranges32 local = r32;  // in registers across the channels (the byte stores may alias r32)
   for (int64_t c = 0; c < channels; ++c) {
     if (m.hm != nullptr && m.hm[c].ok) {
-      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, local);
+      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, local, !m.out->ranges_proven);
     } else if (m.has_shift[c]) {
       m.requant8(tile + c * kBlock, count, 1, m.add + c, Requant8{m.rq.params + c, m.rq.lo, m.rq.hi}, dst + c * dst_stride, dst_stride, rv);
     } else {
@@ -472,7 +474,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
       if (fused_block) {
         const FusedBlockOut f{high_mul + o0, channels, count, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi),
                               out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane};
-        kBlocksVnniRequant[channels > 16][count > 16](a, f, r32);
+        kBlocksVnniRequant[!out.ranges_proven][channels > 16][count > 16](a, f, r32);
         any_fused.store(true, std::memory_order_relaxed);
         continue;
       }
@@ -510,7 +512,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   PathCounters& pc = path_counters();
   pc.add(amx ? Path::conv_q8_amx_rows : Path::conv_q8_vnni_rows);
   pc.add(Path::gemm_acc32);
-  if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
+  if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
   if (any_fused.load()) pc.add(Path::requant_in_block_vnni);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;

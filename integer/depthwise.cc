@@ -263,7 +263,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline voi
 
 // Output only, rows of more than 16 outputs (not flat): each 32-output block's sums go through the
 // 16-lane route into the output bytes while they are in registers, with no int32 plane in between.
-template <bool kShiftLeft, int kTaps>
+template <bool kShiftLeft, bool kTrack, int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(const DepthwiseLayer& L, const Int16Plane& pl,
                                                                               const Int16Taps& k, const HighMulChannel& hm, int32_t lo,
                                                                               int32_t hi, uint8_t* dst, Ranges32& r) {
@@ -276,9 +276,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(
       __m512i first, second;
       block_int16_vectors<kTaps>(base + x0, k, count, first, second);
       uint8_t* d = dst + y * L.OW + x0;
-      requant_high_mul16_step<kShiftLeft>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
+      requant_high_mul16_step<kShiftLeft, kTrack>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
       if (count > 16)
-        requant_high_mul16_step<kShiftLeft>(second, static_cast<__mmask16>(count >= 32 ? 0xFFFFu : (1u << (count - 16)) - 1), h, d + 16, local);
+        requant_high_mul16_step<kShiftLeft, kTrack>(second, static_cast<__mmask16>(count >= 32 ? 0xFFFFu : (1u << (count - 16)) - 1), h, d + 16, local);
     }
   }
   r = local;
@@ -325,9 +325,10 @@ const int32_t* channel_sums_bytes(const DepthwiseLayer& L, const BytesDepthwise&
 
 // Output only: a plane's int32 sums (row pitch `pitch`) through the 16-lane route into the output bytes.
 __attribute__((target("avx512f,avx512bw"))) void requant_rows16(const DepthwiseLayer& L, const int32_t* sums, int64_t pitch,
-                                                                const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+                                                                const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r,
+                                                                bool track) {
   Ranges32 local = r;  // in registers across the rows (the byte stores may alias r)
-  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, local);
+  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, local, track);
   r = local;
 }
 
@@ -450,7 +451,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             const BytesTaps t = bytes_taps(L, bytes, w);
             if (high_mul != nullptr && high_mul[o].ok && !bytes.flat) {
               requant_plane_bytes(L, bytes, byte_plane, t, high_mul[o], static_cast<int32_t>(out.requant->lo()),
-                                  static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r);
+                                  static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r, !out.ranges_proven);
               continue;
             }
           }
@@ -459,7 +460,9 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             int16_pairs(k, w);
             const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
             with_taps(k.taps, [&]<int kTaps>() {
-              (high_mul[o].params.lshift == 0 ? requant_plane_int16<false, kTaps> : requant_plane_int16<true, kTaps>)(
+              const bool left = high_mul[o].params.lshift != 0;
+              (out.ranges_proven ? (left ? requant_plane_int16<true, false, kTaps> : requant_plane_int16<false, false, kTaps>)
+                                 : (left ? requant_plane_int16<true, true, kTaps> : requant_plane_int16<false, true, kTaps>))(
                   L, pl, k, high_mul[o], lo, hi, out.narrow_out + no * P, r);
             });
             continue;
@@ -469,7 +472,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
           if (high_mul != nullptr && high_mul[o].ok) {
             // Output only, flat planes: the 16-lane route straight into the output bytes, row by row.
             requant_rows16(L, sums, pitch, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
-                           out.narrow_out + no * P, r);
+                           out.narrow_out + no * P, r, !out.ranges_proven);
             continue;
           }
           // Otherwise widened with the bias into an int64 plane.
@@ -492,7 +495,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     PathCounters& pc = path_counters();
     pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
     pc.add(Path::depthwise_acc32);
-    if (high_mul != nullptr) pc.add(Path::requant_high_mul16);
+    if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
     return total;
   }
   pool.run(N * chunks, [&](int64_t task) {

@@ -100,7 +100,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_s
   return L.OW;
 }
 
-template <bool kShiftLeft, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                      const uint8_t* plane, const BytesTaps& t,
                                                                                      const HighMulChannel& hm, int32_t lo, int32_t hi,
@@ -111,7 +111,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
   for (int64_t y = 0; y < L.OH; ++y)
     for (int64_t x0 = 0; x0 < L.OW; x0 += 16) {
       const int64_t n = std::min<int64_t>(16, L.OW - x0);
-      requant_high_mul16_step<kShiftLeft>(row_block<kKH, kG>(L, B, plane, k, t, y, x0), static_cast<__mmask16>((1u << n) - 1), h,
+      requant_high_mul16_step<kShiftLeft, kTrack>(row_block<kKH, kG>(L, B, plane, k, t, y, x0), static_cast<__mmask16>((1u << n) - 1), h,
                                           dst + y * L.OW + x0, local);
     }
   r = local;
@@ -168,9 +168,11 @@ int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8
 }
 
 void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
-                         const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r) {
+                         const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
   with_shape(L, [&]<int kKH, int kG>() {
-    (h.params.lshift == 0 ? requant_shaped<false, kKH, kG> : requant_shaped<true, kKH, kG>)(L, B, plane, t, h, lo, hi, dst, r);
+    const bool left = h.params.lshift != 0;
+    (track ? (left ? requant_shaped<true, true, kKH, kG> : requant_shaped<false, true, kKH, kG>)
+           : (left ? requant_shaped<true, false, kKH, kG> : requant_shaped<false, false, kKH, kG>))(L, B, plane, t, h, lo, hi, dst, r);
   });
 }
 

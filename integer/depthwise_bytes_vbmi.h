@@ -55,8 +55,9 @@ void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uin
 // `plane`: the input plane (rows) or its padded copy (flat). sums: room for OH*max(OW, PW) + 16.
 int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, int32_t* sums);
 
-// Rows only: the same sums through the 16-lane requant in registers into the output bytes.
+// Rows only: the same sums through the 16-lane requant in registers into the output bytes; `track`:
+// widen r by the accumulators and outputs (false only where the plan proved them, ranges_proven).
 void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
-                         const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r);
+                         const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track);
 
 }  // namespace qv::integer

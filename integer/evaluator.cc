@@ -730,6 +730,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
           next = &values[i + 1];
           stage.requant = plan.nodes()[i + 1].requant.get();
           if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data();
+          stage.ranges_proven = np.ranges_proven;
           next->present = true, next->shape = shape, next->type = nn.output.type, next->layout = layout;
           if (fits_byte(nn.output.type)) {
             next->narrow = true;

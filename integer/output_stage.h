@@ -40,6 +40,7 @@ struct OutputStage {
   int64_t plane = 1;                     // elements per (n, o) plane: OH*OW (1 for linear)
   int64_t O = 0;
   int64_t acc_lo = INT64_MIN, acc_hi = INT64_MAX;  // the accumulator's declared type: the requant stage's proofs assume it
+  bool ranges_proven = false;            // NodePlan::ranges_proven: the output-only 16-lane routes skip range tracking
   MinMaxFn min_max = min_max_for(Isa::scalar);
   NarrowFn narrow = narrow_for(Isa::scalar);
 };

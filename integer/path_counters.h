@@ -50,6 +50,7 @@ namespace qv::integer {
   X(output_packed)           /* evaluate_output: a node kept as one byte per value */                    \
   X(gemm_requant8_avx512)    /* evaluate_output: requant in registers from the int32 tile, bytes out */ \
   X(requant_high_mul16)      /* evaluate_output: the 16-lane int32 shift route (requant16_avx512.h) */ \
+  X(requant_high_mul16_untracked) /* the same without range tracking: NodePlan::ranges_proven */ \
   X(requant_in_block_vnni)   /* evaluate_output: conv_q8_vnni_rows blocks requantized in registers */ \
   X(depthwise_int16_avx512)  /* depthwise on int16 phase planes, tap pairs by vpdpwssd */ \
   X(depthwise_bytes_vbmi)    /* evaluate_output: depthwise on the packed bytes, vpermb windows, vpdpbusd */ \

@@ -35,6 +35,17 @@ const Node& producer(const Network& net, const Node& node) {
   return *in;
 }
 
+// The exact interval of bias + sum w[k]*x[k] over every x[k] in `in`: each product at its extreme.
+// Within the planners' abs bounds (|bias| + max|x| sum|w|), which they checked against int64.
+void dot_interval(const int64_t* w, int64_t n, Range in, int64_t bias, int64_t& lo, int64_t& hi) {
+  __int128 l = bias, h = bias;
+  for (int64_t k = 0; k < n; ++k) {
+    const __int128 a = static_cast<__int128>(w[k]) * in.lo, b = static_cast<__int128>(w[k]) * in.hi;
+    l += std::min(a, b), h += std::max(a, b);
+  }
+  lo = static_cast<int64_t>(l), hi = static_cast<int64_t>(h);
+}
+
 // The GEMM view of a conv2d/linear: weight [O][Cg][KH][KW] as int64 values.
 struct GemmSource {
   const IntTensor* weight;
@@ -72,6 +83,7 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
   // of the panels): [G][blocks][kg][16] granules, k in (ky, kx, cq) order, zero beyond Cg and Og.
   const __int128 amax = std::max(abs128(static_cast<__int128>(in.lo) - L->act_offset), abs128(static_cast<__int128>(in.hi) - L->act_offset));
   L->out_add.resize(static_cast<size_t>(L->O));
+  L->acc_min.resize(static_cast<size_t>(L->O)), L->acc_max.resize(static_cast<size_t>(L->O));
   L->weight.assign(static_cast<size_t>(L->G * L->blocks * L->kg * 16), 0);
   std::vector<__int128> bound(static_cast<size_t>(L->O));
   std::vector<uint8_t> leaves_int64(static_cast<size_t>(L->O), 0);
@@ -92,8 +104,13 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
     bound[static_cast<size_t>(o)] = amax * abs_sum;
     const __int128 bias = src.bias->has_value() ? (**src.bias).data[static_cast<size_t>(o)] : 0;
     const __int128 add = static_cast<__int128>(L->act_offset) * sum + bias;
-    if (abs128(add) + amax * abs_sum > kInt64Max) leaves_int64[static_cast<size_t>(o)] = 1;  // S + add, S summed in int64 when chunked
-    else L->out_add[static_cast<size_t>(o)] = static_cast<int64_t>(add);
+    if (abs128(add) + amax * abs_sum > kInt64Max) {
+      leaves_int64[static_cast<size_t>(o)] = 1;  // S + add, S summed in int64 when chunked
+    } else {
+      L->out_add[static_cast<size_t>(o)] = static_cast<int64_t>(add);
+      // |acc - add| <= amax*abs_sum: the interval fits int64 as well.
+      dot_interval(wo, K, in, static_cast<int64_t>(bias), L->acc_min[static_cast<size_t>(o)], L->acc_max[static_cast<size_t>(o)]);
+    }
   });
   for (int64_t o = 0; o < L->O; ++o)
     if (leaves_int64[static_cast<size_t>(o)]) {
@@ -152,6 +169,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
   L->weight.resize(static_cast<size_t>(L->O * taps));
   L->bias.assign(static_cast<size_t>(L->O), 0);
   L->sum_bound.assign(static_cast<size_t>(L->O), 0);
+  L->acc_min.assign(static_cast<size_t>(L->O), 0), L->acc_max.assign(static_cast<size_t>(L->O), 0);
   for (int64_t o = 0; o < L->O; ++o) {
     __int128 abs_sum = 0;
     for (int64_t t = 0; t < taps; ++t) {
@@ -170,6 +188,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
     }
     L->bias[static_cast<size_t>(o)] = bias;
     L->sum_bound[static_cast<size_t>(o)] = static_cast<int64_t>(amax * abs_sum);
+    dot_interval(op.weight.data.data() + o * taps, taps, in, bias, L->acc_min[static_cast<size_t>(o)], L->acc_max[static_cast<size_t>(o)]);
     worst = std::max(worst, amax * abs_sum);
   }
   L->acc32 = worst <= kInt32Max;
@@ -178,6 +197,20 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
   L->int8_weights = std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT8_MIN && w <= INT8_MAX; });
   why = std::string("depthwise ") + (L->acc32 ? "acc32" : "acc64");
   return L;
+}
+
+// A conv/linear with its fused requant: every accumulator of channel o lies in the planner's exact
+// interval [acc_min[o], acc_max[o]], every requant output in the requant's clamp. Both inside their
+// declared types, no value can make the evaluator's checks after the node fail, so the output-only
+// kernels need not track the ranges.
+bool prove_ranges(const NodePlan& np, IntType acc_type, const FusedRequant& rq, IntType out_type) {
+  if (!out_type.contains(rq.lo()) || !out_type.contains(rq.hi())) return false;
+  const std::vector<int64_t>* lo = np.depthwise ? &np.depthwise->acc_min : np.gemm ? &np.gemm->acc_min : nullptr;
+  const std::vector<int64_t>* hi = np.depthwise ? &np.depthwise->acc_max : np.gemm ? &np.gemm->acc_max : nullptr;
+  if (lo == nullptr || lo->empty()) return false;
+  for (size_t o = 0; o < lo->size(); ++o)
+    if (!acc_type.contains((*lo)[o]) || !acc_type.contains((*hi)[o])) return false;
+  return true;
 }
 
 }  // namespace
@@ -258,6 +291,8 @@ void Plan::plan_node(size_t i) {
             } else if (uses_avx512(isa_) && np.gemm && np.gemm->rows != GemmLayer::Rows::none) {
               np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound));
             }
+            np.ranges_proven = prove_ranges(np, node.output.type, *rp.requant, next.output.type);
+            if (np.ranges_proven) rp.description += ", ranges proven";
             if (!np.high_mul.empty()) {
               int64_t on = 0;
               for (const HighMulChannel& h : np.high_mul) on += h.ok ? 1 : 0;

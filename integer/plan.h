@@ -58,6 +58,7 @@ struct GemmLayer {
   std::vector<int64_t> tap_offset;  // [KH*KW] granules from a window origin to each tap
   std::vector<int64_t> out_add;  // [O] act_offset*sum(w[o]) + bias[o]
   int64_t acc_bound = 0;         // max over o of the int32 partial-sum bound (for reports)
+  std::vector<int64_t> acc_min, acc_max;  // [O] the exact interval of channel o's accumulators over the input range
 };
 
 // Depthwise conv2d: output channel o reads input channel o / (O / C) only.
@@ -71,6 +72,7 @@ struct DepthwiseLayer {
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
   std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|
+  std::vector<int64_t> acc_min, acc_max;  // [O] the exact interval of channel o's accumulators over the input range
 };
 
 enum class NodeKernel { input, gemm, depthwise, requant, add_requant, max_pool2d, reference, fused };
@@ -83,6 +85,9 @@ struct NodePlan {
   std::unique_ptr<RequantTable> requant_table;  // kernel requant over a small input type (output mode)
   std::unique_ptr<AddRequantLayer> add_requant;
   bool fuses_next = false;                // this conv/linear computes the next node (a requant) too
+  bool ranges_proven = false;             // fuses_next, and every accumulator (from the input's type and the
+                                          // weights) lies in the node's declared type and the requant's clamp
+                                          // in the requant's type: the checks after the node cannot fail
   std::vector<HighMulChannel> high_mul;   // AVX-512, output only: the 16-lane requant per channel (a fused
                                           // requant; or a requant of an add_requant's sums, every channel)
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)

@@ -400,6 +400,75 @@ TEST_P(IntegerTier, OutputOnlyRandomLayersEqualReference) {
   EXPECT_TRUE(rc::check("output only: linear + requant on " + isa(), [tier] { linear_property(tier, check_output_only); }));
 }
 
+// The conv/linear node (nodes[1]) of k declared as the narrowest type covering the accumulators this
+// input actually produces (a reference run), minus `fewer_bits` bits: narrower than the proven bound,
+// as a hand-written network may declare it.
+void declare_observed_acc_type(LayerCase& k, int fewer_bits) {
+  Network wide = k.net;
+  wide.output = wide.nodes[1].name;
+  const Trace trace = evaluate_reference(wide, k.inputs);
+  const IntTensor& acc = find_entry(trace, wide.output)->value;
+  const auto [lo, hi] = std::minmax_element(acc.data.begin(), acc.data.end());
+  IntType t = IntType::covering(std::min<int64_t>(*lo, 0), std::max<int64_t>(*hi, 0));
+  t.bits = std::max(2, t.bits - fewer_bits);
+  k.net.nodes[1].output.type = t;
+  k.summary += " declared acc " + t.name();
+}
+
+// Packed <= 8-bit layers in output-only mode with drawn accumulator types: the bound's covering type,
+// the covering type of the actual accumulators, or a bit narrower than that (the reference's InputError
+// then). The planner must skip range tracking (NodePlan::ranges_proven) exactly when the declared type
+// holds the reference's accumulator_bound, and the output or the error must be the reference's.
+void declared_acc_property(Isa isa) {
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  const IntType in_type = *gen_type(2, 8), w_type = *gen_type(2, 8);
+  const bool depthwise = *rc::gen::arbitrary<bool>();
+  const int64_t C = depthwise ? *rc::gen::element<int64_t>(2, 3, 16, 17) : *gen_channels();
+  Conv2dOp op = gen_conv_op(C, w_type, depthwise, rng);
+  op.pad_value = gen_value(in_type);
+  const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (op.weight.dim(2) - 1) + 1 - op.pad_top - op.pad_bottom);
+  const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (op.weight.dim(3) - 1) + 1 - op.pad_left - op.pad_right);
+  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_row_width());
+  const reference::AccumulatorBound bound = reference::accumulator_bound(op, in_type);
+  LayerCase k = make_conv_case(std::move(op), random_tensor({1, C, H, W}, in_type, "NCHW", rng), true);
+  const int declared = *rc::gen::inRange(0, 3);  // 0: the bound's type; 1: the observed one; 2: one bit less
+  if (declared > 0) declare_observed_acc_type(k, declared - 1);
+  const IntType acc_type = k.net.nodes[1].output.type;
+  const bool proof_holds = bound.min >= acc_type.min() && bound.max <= acc_type.max();
+  const integer::Plan plan(k.net, integer::Options{.threads = *rc::gen::inRange(1, 4), .isa = std::string(to_string(isa))});
+  const integer::NodePlan& np = plan.nodes()[1];
+  if (np.kernel != integer::NodeKernel::reference && np.fuses_next && np.ranges_proven != proof_holds)
+    RC_FAIL(std::string("ranges_proven is ") + (np.ranges_proven ? "true" : "false") + ", the bound [" + bound.min.str() + ", " +
+            bound.max.str() + "] in " + acc_type.name() + " says otherwise\n" + k.summary);
+  std::string expected_error, actual_error;
+  Trace expected, actual;
+  try {
+    expected = {*find_entry(evaluate_reference(k.net, k.inputs), k.net.output)};
+  } catch (const InputError& e) {
+    expected_error = e.what();
+  }
+  integer::PathCounters& pc = integer::path_counters();
+  const uint64_t untracked = pc.get(Path::requant_high_mul16_untracked);
+  try {
+    actual = integer::evaluate_output(plan, k.inputs);
+  } catch (const InputError& e) {
+    actual_error = e.what();
+  }
+  RC_ASSERT(actual_error == expected_error);
+  if (expected_error.empty()) {
+    const std::string diff = first_difference(expected, actual);
+    if (!diff.empty()) RC_FAIL(diff + "\n" + k.summary + "\n" + plan_of(k.net, isa));
+  }
+  if (!proof_holds && pc.get(Path::requant_high_mul16_untracked) != untracked)
+    RC_FAIL("ranges were left untracked without a proof\n" + k.summary);
+  RC_TAG(proof_holds ? "proven" : expected_error.empty() ? "tracked, in type" : "tracked, accumulator outside its type");
+}
+
+TEST_P(IntegerTier, RandomDeclaredAccumulatorTypesEqualReference) {
+  const Isa tier = GetParam();
+  EXPECT_TRUE(rc::check("output only: declared accumulator types on " + isa(), [tier] { declared_acc_property(tier); }));
+}
+
 // x -> pool: one pooling node of `op` on `input`, into out_type.
 template <class PoolOp>
 LayerCase make_pool_case(const PoolOp& op, IntTensor input, Shape out_shape, IntType out_type, std::string summary) {
@@ -791,6 +860,24 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     op.weight = random_tensor({20, 8, 3, 3}, IntType{8, true}, "OIHW", rng);
     run(make_conv_case(std::move(op), random_tensor({1, 8, 40, 40}, IntType{8, false}, "NCHW", rng), false));
   }
+  // Output only, an accumulator type declared narrower than the proven bound (but holding this input's
+  // accumulators): the 16-lane requant tracks the ranges. The synthetic networks' types hold their
+  // bounds, so their layers run it untracked.
+  {
+    Conv2dOp op;
+    op.weight = random_tensor({32, 64, 3, 3}, IntType{8, true}, "OIHW", rng);  // fan-in 576: sums far inside the bound
+    LayerCase k = make_conv_case(std::move(op), random_tensor({1, 64, 10, 10}, IntType{8, false}, "NCHW", rng), false);
+    declare_observed_acc_type(k, 0);
+    ExactRequant f;
+    f.rounding = Rounding::half_up;
+    for (int o = 0; o < 32; ++o) f.alpha.push_back(Rational(1 + 2 * o, 1 << 14)), f.delta.push_back(Rational(o, 8));
+    k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{k.net.nodes[1].output.shape, IntType{8, true}, {}}, RequantOp{Requant{f, -128, 127}}});
+    k.net.output = "rq";
+    const integer::Plan plan(k.net, {.threads = 2, .isa = isa()});
+    EXPECT_FALSE(plan.nodes()[1].ranges_proven) << k.summary;
+    EXPECT_EQ(first_difference({*find_entry(evaluate_reference(k.net, k.inputs), "rq")}, integer::evaluate_output(plan, k.inputs)), "")
+        << k.summary << "\n" << plan_of(k.net, tier);
+  }
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
   expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
@@ -810,12 +897,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::avx512vnni:
       expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::requant_in_block_vnni, Path::gemm_q16_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
-                                       Path::requant_high_mul16, Path::depthwise_int16_avx512});
+                                       Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
       expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
                                        Path::add_requant_gather_avx512,
-                                       Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::depthwise_int16_avx512});
+                                       Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::requant_high_mul16_untracked,
+                                       Path::depthwise_int16_avx512});
       break;
   }
   if (integer::uses_avx512(tier)) {

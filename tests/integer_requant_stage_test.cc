@@ -186,8 +186,9 @@ bool is_tie(const Requant& rq, int64_t acc) {
 }
 
 __attribute__((target("avx512f,avx512bw"))) void run_high_mul16(const int32_t* t, int64_t n, const integer::FusedRequant::HighMulParams& p,
-                                                                int32_t add, int32_t lo, int32_t hi, uint8_t* dst, integer::Ranges32& r) {
-  integer::requant_high_mul16(t, n, p, add, lo, hi, dst, r);
+                                                                int32_t add, int32_t lo, int32_t hi, uint8_t* dst, integer::Ranges32& r,
+                                                                bool track) {
+  integer::requant_high_mul16(t, n, p, add, lo, hi, dst, r, track);
 }
 
 void high_mul_property(bool vector) {
@@ -241,8 +242,17 @@ void high_mul_property(bool vector) {
   std::vector<uint8_t> yv(t.size());
   integer::Ranges32 r;
   integer::init_ranges32(r);
-  run_high_mul16(t.data(), n, p, static_cast<int32_t>(add), static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), yv.data(), r);
+  run_high_mul16(t.data(), n, p, static_cast<int32_t>(add), static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), yv.data(), r, true);
   RC_ASSERT(yv == y);
+  // Untracked (a layer whose ranges the plan proved): the same bytes, the ranges left as they were.
+  std::vector<uint8_t> yu(t.size());
+  integer::Ranges32 u;
+  integer::init_ranges32(u);
+  run_high_mul16(t.data(), n, p, static_cast<int32_t>(add), static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), yu.data(), u, false);
+  RC_ASSERT(yu == y);
+  integer::Ranges32 fresh;
+  integer::init_ranges32(fresh);
+  RC_ASSERT(std::memcmp(&u, &fresh, sizeof u) == 0);
   alignas(64) int32_t a0[16], a1[16], y0[16], y1[16];
   std::memcpy(a0, &r.acc_lo, 64), std::memcpy(a1, &r.acc_hi, 64), std::memcpy(y0, &r.y_lo, 64), std::memcpy(y1, &r.y_hi, 64);
   RC_ASSERT(*std::min_element(a0, a0 + 16) == t_lo + add);
