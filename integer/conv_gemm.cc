@@ -180,15 +180,14 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni || kernel.path == Path::gemm_q8_amx;
   // Output only, 8-bit requant output, every channel on the int64 shift route: requantize in registers
   // straight from the int32 tile (tile_requant8_avx512), no accumulator buffer.
-  std::vector<FusedRequant::ShiftParams> shift_params;
+  const FusedRequant::ShiftParams* shift_params = nullptr;
   TileRequant8 tile_requant8 = nullptr;
-  if (avx512 && !chunked && out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
-    shift_params.resize(static_cast<size_t>(out.O));
-    bool ok = true;
-    for (int64_t o = 0; o < out.O && ok; ++o) ok = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
-    if (ok) tile_requant8 = tile_requant8_for(out.requant->shift_rounding());
+  if (avx512 && !chunked && out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr &&
+      std::all_of(out.requant->has_shift(), out.requant->has_shift() + out.O, [](char h) { return h != 0; })) {
+    shift_params = out.requant->shift_table();
+    tile_requant8 = tile_requant8_for(out.requant->shift_rounding());
   }
-  const Requant8 rq8{shift_params.data(), out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
+  const Requant8 rq8{shift_params, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
 
   MinMax total;
   std::mutex total_mutex;

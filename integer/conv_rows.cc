@@ -417,20 +417,17 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
                                  : (R.out_len + kBlock - 1) / kBlock * kBlock;
   const int64_t segments = (R.out_len + seg_len - 1) / seg_len;
   const int64_t tasks = N * L.G * super_blocks * R.out_rows * segments;
-  // Output only, bytes out, every channel on the int64 shift route: requantize from the tile.
-  std::vector<FusedRequant::ShiftParams> shift_params;
+  // Output only, bytes out: requantize from the tile. Channels on the 16-lane int32 route (decided by
+  // the planner), the others on the int64 shift route where they have one, else on their own route
+  // (requant_block_mixed).
+  const FusedRequant::ShiftParams* shift_params = nullptr;
+  const char* has_shift = nullptr;
   RequantBlock8 requant8 = nullptr;
-  // Channels on the 16-lane int32 route (decided by the planner), the others on the int64 shift route
-  // where they have one, else on their own route (requant_block_mixed).
-  std::vector<char> has_shift;
   bool any_shift = false;
   if (out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
-    shift_params.resize(static_cast<size_t>(out.O));
-    has_shift.resize(static_cast<size_t>(out.O));
-    for (int64_t o = 0; o < out.O; ++o) {
-      has_shift[static_cast<size_t>(o)] = out.requant->shift_params(static_cast<size_t>(o), shift_params[static_cast<size_t>(o)]);
-      any_shift = any_shift || has_shift[static_cast<size_t>(o)];
-    }
+    shift_params = out.requant->shift_table();
+    has_shift = out.requant->has_shift();
+    any_shift = std::any_of(has_shift, has_shift + out.O, [](char h) { return h != 0; });
     requant8 = requant_block8_for(out.requant->shift_rounding());
   }
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
@@ -464,7 +461,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     if (requant8 != nullptr) init_ranges(rv), init_ranges32(r32);
     thread_local std::vector<int64_t> local;
     if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
-    const Requant8 rq{requant8 != nullptr ? shift_params.data() + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
+    const Requant8 rq{requant8 != nullptr ? shift_params + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
     // VNNI, every channel of the block on the 16-lane route: requantized in registers.
     const bool fused_block = !amx && high_mul != nullptr && std::all_of(high_mul + o0, high_mul + o0 + channels, [](const HighMulChannel& h) { return h.ok; });
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
@@ -480,7 +477,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
       }
       (amx ? kBlocks : kBlocksVnni)[channels > 16][count > 16](a);
       if (requant8 != nullptr) {
-        const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift.data() + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
+        const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
         requant_block_mixed(tile, count, channels, m, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32, mm);
         continue;
       }

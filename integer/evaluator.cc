@@ -676,13 +676,25 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
       if (next_input >= inputs.size()) throw InputError("", where(node), "no input tensor given");
       const IntTensor& given = inputs[next_input++];
       if (fits_byte(node.output.type) && given.shape == node.output.shape) {
-        // Straight into packed bytes: a vectorized range check, then the narrowing (no copy of the tensor).
-        int64_t mn = INT64_MAX, mx = INT64_MIN;
-        min_max_for(plan.isa())(given.data.data(), static_cast<int64_t>(given.data.size()), mn, mx);
+        // Straight into packed bytes (no copy of the tensor), in chunks on the pool: each chunk's
+        // vectorized range check and its narrowing while it is in cache. No node reads the bytes before
+        // the whole range is checked.
+        const int64_t n = static_cast<int64_t>(given.data.size());
+        constexpr int64_t kChunk = 16384;
+        const int64_t chunks = (n + kChunk - 1) / kChunk;
+        std::vector<int64_t> lo(static_cast<size_t>(chunks), INT64_MAX), hi(static_cast<size_t>(chunks), INT64_MIN);
+        uint8_t* dst = narrow_storage(B, i, given.shape);
+        const MinMaxFn min_max = min_max_for(plan.isa());
+        const NarrowFn narrow = narrow_for(plan.isa());
+        pool.run(chunks, [&](int64_t c) {
+          const int64_t begin = c * kChunk, len = std::min(kChunk, n - begin);
+          min_max(given.data.data() + begin, len, lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]);
+          narrow(given.data.data() + begin, len, dst + begin);
+        });
+        const int64_t mn = chunks > 0 ? *std::min_element(lo.begin(), lo.end()) : INT64_MAX;
+        const int64_t mx = chunks > 0 ? *std::max_element(hi.begin(), hi.end()) : INT64_MIN;
         check_known_range(node, given, mn, mx);
         v.present = true, v.narrow = true, v.shape = given.shape, v.type = node.output.type, v.layout = given.layout;
-        uint8_t* dst = narrow_storage(B, i, given.shape);
-        narrow_for(plan.isa())(given.data.data(), static_cast<int64_t>(given.data.size()), dst);
         v.bytes = dst;
         continue;
       }

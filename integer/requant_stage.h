@@ -47,6 +47,10 @@ class FusedRequant {
     bool mul32 = false;  // mul and the accumulator range inside int32 (vpmuldq is exact)
   };
   bool shift_params(size_t o, ShiftParams& p) const;
+  // Both for every channel, computed once (an output stage would otherwise redo it per evaluation):
+  // has_shift()[o] is shift_params(o, shift_table()[o]).
+  const ShiftParams* shift_table() const { return shift_table_.data(); }
+  const char* has_shift() const { return has_shift_.data(); }
   // The shift route of channel o for int32 sums t whose accumulator is t + acc_add, on 16 int32 lanes:
   // y = clamp((((t*mul + bias) << lshift) >> 32) >> rshift), every right shift a floor (requant16_avx512.h). It holds
   // for t in [t_lo, t_hi] when high_mul_params returns true, which it does only after proving it:
@@ -108,6 +112,8 @@ class FusedRequant {
   Div64Vector div64_vector_ = nullptr;
   Rounding rounding_ = Rounding::floor;  // of the shift route
   std::vector<Channel> channels_;
+  std::vector<ShiftParams> shift_table_;
+  std::vector<char> has_shift_;
 };
 
 // Per output channel of a conv/linear whose requant is fused: the 16-lane route where high_mul_params
