@@ -22,9 +22,9 @@ bool spin_until(Done done) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : shares_(std::make_unique<Share[]>(static_cast<size_t>(std::max(threads, 1)))) {
   const int workers = std::max(threads, 1) - 1;
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_loop(i + 1); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -36,21 +36,25 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::drain() {
-  for (;;) {
-    const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= n_) return;
-    try {
-      (*task_)(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
-      next_.store(n_, std::memory_order_relaxed);  // stop handing out work
+void ThreadPool::drain(int self) {
+  const int count = threads();
+  for (int j = 0; j < count; ++j) {
+    Share& s = shares_[static_cast<size_t>((self + j) % count)];
+    for (;;) {
+      const int64_t i = s.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= s.end) break;
+      try {
+        (*task_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        for (int k = 0; k < count; ++k) shares_[static_cast<size_t>(k)].next.store(shares_[static_cast<size_t>(k)].end, std::memory_order_relaxed);  // stop handing out work
+      }
     }
   }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int self) {
   uint64_t seen = 0;
   for (;;) {
     auto woken = [&] { return stop_.load() || generation_.load() != seen; };  // seq_cst: see run()
@@ -64,7 +68,7 @@ void ThreadPool::worker_loop() {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    drain();
+    drain(self);
     if (active_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lock(mutex_);  // run() is asleep on done_, or about to be
       done_.notify_one();
@@ -81,16 +85,22 @@ void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& task) {
   // No lock on the way when every worker is still spinning: a run costs a few atomics, not two mutex
   // round trips (MobileNetV2 makes ~250 runs per evaluation).
   task_ = &task;
-  n_ = n;
   error_ = nullptr;
-  next_.store(0, std::memory_order_relaxed);
+  // Contiguous shares: the same indices land on the same thread run after run, so a layer's tasks find
+  // in their own core's cache what the same tasks of the previous evaluation wrote.
+  const int count = threads();
+  for (int k = 0; k < count; ++k) {
+    Share& s = shares_[static_cast<size_t>(k)];
+    s.next.store(n * k / count, std::memory_order_relaxed);
+    s.end = n * (k + 1) / count;
+  }
   active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1);  // publishes task_, n_, next_, active_ (seq_cst: ordered before the sleepers_ check)
   if (sleepers_.load() > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }  // a sleeper between its check and its wait holds the lock
     wake_.notify_all();
   }
-  drain();
+  drain(0);
   auto finished = [&] { return active_.load() == 0; };  // seq_cst: ordered after caller_sleeping_'s store
   if (!spin_until(finished)) {
     std::unique_lock<std::mutex> lock(mutex_);

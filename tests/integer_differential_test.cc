@@ -15,11 +15,14 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integer/evaluator.h"
@@ -962,6 +965,21 @@ TEST(IntegerThreadPool, EveryIndexOnceAndExceptionsPropagate) {
     std::atomic<int64_t> sum{0};
     pool.run(10, [&](int64_t i) { sum += i; });
     EXPECT_EQ(sum.load(), 45);
+    // Uneven work: the first share's tasks are slow, so the other threads finish theirs and take
+    // indices from it. Still every index once, and on 2+ threads some of the first share ran elsewhere.
+    if (threads > 1) {
+      const int64_t n = 40, first_share = n / threads;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      std::vector<std::thread::id> ran_on(static_cast<size_t>(n));
+      pool.run(n, [&](int64_t i) {
+        if (i < first_share) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        hits[static_cast<size_t>(i)]++;
+        ran_on[static_cast<size_t>(i)] = std::this_thread::get_id();
+      });
+      for (const auto& h : hits) ASSERT_EQ(h.load(), 1) << threads << " threads, uneven";
+      std::set<std::thread::id> first_share_threads(ran_on.begin(), ran_on.begin() + first_share);
+      EXPECT_GT(first_share_threads.size(), 1u) << threads << " threads: nobody took work from the slow share";
+    }
   }
 }
 
