@@ -17,61 +17,71 @@ __mmask64 lanes64(int64_t a, int64_t b) {
   return below_hi & ~((uint64_t{1} << lo) - 1);
 }
 
+// What the loops read, copied out of the layer, the kernel and the taps into locals: the output stores
+// are byte stores, which may alias anything, so values read through references would be reloaded
+// after every store (the weights' broadcasts too, on the port vpermb needs).
+template <int kKH, int kG>
 struct Operands {
   __m512i index[2], pad, flip;
+  __m512i w[kKH > 0 ? kKH * kG : 16];  // [ky * groups + g]: the taps' dwords broadcast (KH * groups <= 16)
+  int64_t W, H, PW, stride_w, stride_h, dilation_h, pad_left, pad_top;
+  int KH, groups;
+  int32_t start;
 };
 
-__attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands operands(const BytesDepthwise& B) {
-  return Operands{{_mm512_load_si512(B.index[0]), _mm512_load_si512(B.index[1])},
-                  _mm512_set1_epi8(static_cast<char>(B.pad_byte)),
-                  _mm512_set1_epi8(static_cast<char>(B.is_signed ? 0x80 : 0))};
+template <int kKH, int kG>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, kG> operands(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                           const BytesTaps& t) {
+  Operands<kKH, kG> k;
+  k.index[0] = _mm512_load_si512(B.index[0]), k.index[1] = _mm512_load_si512(B.index[1]);
+  k.pad = _mm512_set1_epi8(static_cast<char>(B.pad_byte));
+  k.flip = _mm512_set1_epi8(static_cast<char>(B.is_signed ? 0x80 : 0));
+  k.KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
+  k.groups = kG > 0 ? kG : B.groups;
+  for (int i = 0; i < k.KH * k.groups; ++i) k.w[i] = _mm512_set1_epi32(t.w[i]);
+  k.W = L.W, k.H = L.H, k.PW = L.PW, k.stride_w = L.stride_w, k.stride_h = L.stride_h, k.dilation_h = L.dilation_h;
+  k.pad_left = L.pad_left, k.pad_top = L.pad_top;
+  k.start = t.start;
+  return k;
 }
 
 // The taps of kernel row ky on the 64 bytes v (column j of the window at lane byte j).
-template <int kG>
+template <int kKH, int kG>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i add_row(__m512i acc, __m512i v,
-                                                                                                     const Operands& k, const BytesTaps& t,
-                                                                                                     int ky, int G) {
-  const int groups = kG > 0 ? kG : G;
+                                                                                                     const Operands<kKH, kG>& k, int ky) {
+  const int groups = kG > 0 ? kG : k.groups;
   v = _mm512_xor_si512(v, k.flip);  // signed: the +128 offset (flip is 0 for unsigned)
   // maskz form: GCC 12 warns on the unmasked one's undefined source under -Werror.
   for (int g = 0; g < groups; ++g)
-    acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_permutexvar_epi8(~__mmask64{0}, k.index[g], v), _mm512_set1_epi32(t.w[ky * groups + g]));
+    acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_permutexvar_epi8(~__mmask64{0}, k.index[g], v), k.w[ky * groups + g]);
   return acc;
 }
 
 // The sums of outputs (y, x0 .. x0 + 15) read from the input plane (rows: no padded copy).
 template <int kKH, int kG>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i row_block(const DepthwiseLayer& L,
-                                                                                                       const BytesDepthwise& B,
-                                                                                                       const uint8_t* plane,
-                                                                                                       const Operands& k,
-                                                                                                       const BytesTaps& t, int64_t y,
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i row_block(const Operands<kKH, kG>& k,
+                                                                                                       const uint8_t* plane, int64_t y,
                                                                                                        int64_t x0) {
-  const int KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
-  const int64_t c0 = x0 * L.stride_w - L.pad_left;
-  const __mmask64 cols = lanes64(-c0, L.W - c0);  // window bytes inside the row; the rest take the pad byte
-  __m512i acc = _mm512_set1_epi32(t.start);
+  const int KH = kKH > 0 ? kKH : k.KH;
+  const int64_t c0 = x0 * k.stride_w - k.pad_left;
+  const __mmask64 cols = lanes64(-c0, k.W - c0);  // window bytes inside the row; the rest take the pad byte
+  __m512i acc = _mm512_set1_epi32(k.start);
   for (int ky = 0; ky < KH; ++ky) {
-    const int64_t r = y * L.stride_h + ky * L.dilation_h - L.pad_top;
+    const int64_t r = y * k.stride_h + ky * k.dilation_h - k.pad_top;
     // Masked-off lanes are never read, so the address may point before the row's first byte.
-    const __m512i v = r >= 0 && r < L.H ? _mm512_mask_loadu_epi8(k.pad, cols, plane + r * L.W + c0) : k.pad;
-    acc = add_row<kG>(acc, v, k, t, ky, B.groups);
+    const __m512i v = r >= 0 && r < k.H ? _mm512_mask_loadu_epi8(k.pad, cols, plane + r * k.W + c0) : k.pad;
+    acc = add_row(acc, v, k, ky);
   }
   return acc;
 }
 
 // Flat: the sums of outputs q0 .. q0 + 15 (q = y*PW + x) from the padded copy.
 template <int kKH, int kG>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i flat_block(const DepthwiseLayer& L,
-                                                                                                        const BytesDepthwise& B,
-                                                                                                        const uint8_t* padded,
-                                                                                                        const Operands& k,
-                                                                                                        const BytesTaps& t, int64_t q0) {
-  const int KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
-  __m512i acc = _mm512_set1_epi32(t.start);
-  for (int ky = 0; ky < KH; ++ky)
-    acc = add_row<kG>(acc, _mm512_loadu_si512(padded + L.stride_w * q0 + ky * L.dilation_h * L.PW), k, t, ky, B.groups);
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i flat_block(const Operands<kKH, kG>& k,
+                                                                                                        const uint8_t* padded, int64_t q0) {
+  const int KH = kKH > 0 ? kKH : k.KH;
+  __m512i acc = _mm512_set1_epi32(k.start);
+  for (int ky = 0; ky < KH; ++ky) acc = add_row(acc, _mm512_loadu_si512(padded + k.stride_w * q0 + ky * k.dilation_h * k.PW), k, ky);
   return acc;
 }
 
@@ -88,16 +98,17 @@ template <int kKH, int kG>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                      const uint8_t* plane, const BytesTaps& t,
                                                                                      int32_t* sums) {
-  const Operands k = operands(B);
+  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const int64_t OH = L.OH, OW = L.OW;
   if (B.flat) {
-    const int64_t total = (L.OH - 1) * L.PW + L.OW;
-    for (int64_t q0 = 0; q0 < total; q0 += 16) _mm512_storeu_si512(sums + q0, flat_block<kKH, kG>(L, B, plane, k, t, q0));
-    return L.PW;
+    const int64_t total = (OH - 1) * k.PW + OW;
+    for (int64_t q0 = 0; q0 < total; q0 += 16) _mm512_storeu_si512(sums + q0, flat_block(k, plane, q0));
+    return k.PW;
   }
   // Full 16-lane stores: a row's lanes past OW are overwritten by the next row (room for 16 past the end).
-  for (int64_t y = 0; y < L.OH; ++y)
-    for (int64_t x0 = 0; x0 < L.OW; x0 += 16) _mm512_storeu_si512(sums + y * L.OW + x0, row_block<kKH, kG>(L, B, plane, k, t, y, x0));
-  return L.OW;
+  for (int64_t y = 0; y < OH; ++y)
+    for (int64_t x0 = 0; x0 < OW; x0 += 16) _mm512_storeu_si512(sums + y * OW + x0, row_block(k, plane, y, x0));
+  return OW;
 }
 
 template <bool kShiftLeft, bool kTrack, int kKH, int kG>
@@ -105,14 +116,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
                                                                                      const uint8_t* plane, const BytesTaps& t,
                                                                                      const HighMulChannel& hm, int32_t lo, int32_t hi,
                                                                                      uint8_t* dst, Ranges32& r) {
-  const Operands k = operands(B);
+  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
   const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
-  for (int64_t y = 0; y < L.OH; ++y)
-    for (int64_t x0 = 0; x0 < L.OW; x0 += 16) {
-      const int64_t n = std::min<int64_t>(16, L.OW - x0);
-      requant_high_mul16_step<kShiftLeft, kTrack>(row_block<kKH, kG>(L, B, plane, k, t, y, x0), static_cast<__mmask16>((1u << n) - 1), h,
-                                          dst + y * L.OW + x0, local);
+  const int64_t OH = L.OH, OW = L.OW;
+  for (int64_t y = 0; y < OH; ++y)
+    for (int64_t x0 = 0; x0 < OW; x0 += 16) {
+      const int64_t n = std::min<int64_t>(16, OW - x0);
+      requant_high_mul16_step<kShiftLeft, kTrack>(row_block(k, plane, y, x0), static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + x0,
+                                                  local);
     }
   r = local;
 }
