@@ -17,6 +17,11 @@ struct AddRequantLayer {
   std::vector<std::unique_ptr<FusedRequant>> branches;
   std::vector<std::unique_ptr<RequantTable>> tables;  // per branch, where its input type is small (output mode)
   std::vector<std::unique_ptr<RequantTable64>> tables64;  // per branch without an int32 table: int64 entries, or nullptr
+  std::vector<std::unique_ptr<BytePlanes16>> planes16;    // per branch: its int32 table as byte planes where it fits int16, or nullptr
+  // Where every branch has a table (int32 or int64 entries): the sums' proven range, the sum of the
+  // branches' smallest and of their largest entries, clipped to the output type (the add's clamp).
+  bool sums_bounded = false;
+  int64_t sum_lo = 0, sum_hi = 0;
 };
 
 IntTensor run_add_requant(const AddRequantLayer& layer, const std::vector<const IntTensor*>& inputs, IntType out_type,

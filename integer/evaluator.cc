@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "integer/add_planes_vbmi.h"
 #include "integer/avg_pool2d.h"
 #include "integer/conv_gemm.h"
 #include "integer/depthwise.h"
@@ -448,15 +449,32 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   const IntType sum_type = sum_node.output.type;
   const bool sums32 = branches_tabulated(L, in, C) && tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
   const bool registers = sums32 && static_cast<int64_t>(rq_plan.high_mul.size()) == C;
+  // Terms by vpermt2b where every branch's table fits int16 and so does any sum of terms.
+  bool planes = registers && cpu_has_vbmi_planes() && tables_bound(L) <= INT16_MAX && L.planes16.size() == in.size();
+  for (const auto& p : L.planes16) planes = planes && p != nullptr;
   uint8_t* dst = narrow_storage(B, j, first.shape);
   const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());
+  // The requant's clamp inside its output type: the outputs cannot leave it, nothing to track (the sums
+  // are clamped to the add's type, which bounds the accumulator the route was proven for).
+  const bool track = !in_type(rq_node.output.type, rq_lo, rq_hi);
+  const int16_t lo16 = static_cast<int16_t>(std::max<int64_t>(sum_type.min(), INT16_MIN)),
+                hi16 = static_cast<int16_t>(std::min<int64_t>(sum_type.max(), INT16_MAX));
   std::mutex range_mutex;
   MinMax total;
   pool.run(N * C, [&](int64_t nc) {
     const size_t channel = static_cast<size_t>(nc % C);
     const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
     MinMax mm;
-    if (registers) {
+    if (planes) {
+      const HighMulChannel& hm = rq_plan.high_mul[channel];
+      const uint8_t* rows[4];
+      for (size_t br = 0; br < in.size(); ++br) rows[br] = L.planes16[br]->channel(channel);
+      Ranges32 r;
+      init_ranges32(r);
+      add_planes16_then_high_mul16(rows, terms.src, in.size(), inner, lo16, hi16, hm.params, hm.add, rq_lo, rq_hi, dst + nc * inner, r, track);
+      if (!track) return;
+      merge_ranges32(r, mm);
+    } else if (registers) {
       const HighMulChannel& hm = rq_plan.high_mul[channel];
       Ranges32 r;
       init_ranges32(r);
@@ -472,13 +490,14 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     std::lock_guard<std::mutex> lock(range_mutex);
     total.merge(mm);
   });
-  if (!in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
+  if (!(planes && !track) && !in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
   v.present = true, v.narrow = true, v.shape = first.shape, v.type = rq_node.output.type, v.layout = first.layout;
   v.bytes = dst;
   PathCounters& pc = path_counters();
   pc.add(Path::requant_table);
-  pc.add(Path::add_requant_gather_avx512);
+  pc.add(planes ? Path::add_requant_planes_vbmi : Path::add_requant_gather_avx512);
   pc.add(registers ? Path::add_requant_then_high_mul16 : Path::add_requant_then_requant);
+  if (!registers && rq_plan.requant->narrows_by_ifma()) pc.add(Path::requant_exact_div64_ifma_narrow);
   return true;
 }
 
@@ -641,6 +660,7 @@ bool requant_into_bytes(const NodePlan& np, const Value& x, const Node& node, Va
   v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
   v.bytes = dst;
   path_counters().add(t != nullptr ? Path::requant_table : Path::requant_narrow);
+  if (t == nullptr && np.requant->narrows_by_ifma()) path_counters().add(Path::requant_exact_div64_ifma_narrow);
   return true;
 }
 

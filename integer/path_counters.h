@@ -33,6 +33,7 @@ namespace qv::integer {
   X(requant_exact_shift)     /* exact form, dyadic: int64 multiply-add and a rounding shift */            \
   X(requant_exact_dyadic_equivalent) /* exact, non-dyadic: a dyadic shift proven equal on the range */  \
   X(requant_exact_div64)     /* exact, non-dyadic, not proven equal to a shift: int64 division */        \
+  X(requant_exact_div64_ifma_narrow) /* the same straight into bytes (output mode, apply_narrow) */ \
   X(requant_exact_div64_ifma) /* the same division on 8 lanes by AVX-512 IFMA multiply-high */          \
   X(requant_exact_bigint)    /* exact form otherwise: requant_ref per element */                          \
   X(requant_mul_add_shift_int64)                                                                          \
@@ -57,6 +58,7 @@ namespace qv::integer {
   X(requant_table)           /* evaluate_output: add_requant / requant by per-channel tables (requant_table.h) */ \
   X(add_requant_gather_avx512) /* evaluate_output: tabulated add_requant terms by vpgatherdd, int32 sums */ \
   X(add_requant_then_high_mul16) /* evaluate_output: such sums and the requant reading them, in registers */ \
+  X(add_requant_planes_vbmi) /* evaluate_output: the same with int16 terms looked up by vpermt2b (add_planes_vbmi.h) */ \
   X(add_requant_then_requant) /* evaluate_output: such sums through an L1 buffer into the requant's own route */ \
   X(requant_narrow)          /* evaluate_output: a standalone requant straight into packed bytes */
 

@@ -305,13 +305,21 @@ void Plan::plan_node(size_t i) {
       case OpKind::requant: {
         const Node& in = producer(network, node);
         np.kernel = NodeKernel::requant;
-        np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in.output.type.min(), in.output.type.max(), isa_);
-        np.requant_table = tabulate(*np.requant, in.output.type);
+        // The range its routes are proven over: the input's type, or, right after an add_requant whose
+        // branches are tabulated, the sums that add can produce (much narrower where the branches are
+        // 8-bit and the sum type is declared wide, as QuantLab's integer adds are).
+        const NodePlan* add = i > 0 && network.nodes[i - 1].name == node.inputs.at(0) ? &nodes_[i - 1] : nullptr;
+        const bool sums_bounded = add && add->add_requant && add->add_requant->sums_bounded;
+        const int64_t in_lo = sums_bounded ? add->add_requant->sum_lo : in.output.type.min(),
+                      in_hi = sums_bounded ? add->add_requant->sum_hi : in.output.type.max();
+        np.requant = std::make_unique<FusedRequant>(std::get<RequantOp>(node.op).requant, in_lo, in_hi, isa_);
+        np.requant_table = tabulate_range(*np.requant, in_lo, in_hi);  // requant_into_bytes checks each input against it
         np.description = "requant stage (" + np.requant->routes() + ")" +
-                         (np.requant_table ? ", tabulated over " + std::to_string(np.requant_table->values) + " input values" : "");
+                         (np.requant_table ? ", tabulated over " + std::to_string(np.requant_table->values) + " input values" : "") +
+                         (sums_bounded ? ", proven over its add's sums" : "");
         // After an add_requant (output mode, AVX-512): the 16-lane route on the int32 sums in registers.
-        if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && in.output.type.min() >= INT32_MIN && in.output.type.max() <= INT32_MAX) {
-          const int64_t bound = std::max(-in.output.type.min(), in.output.type.max());
+        if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && in_lo >= INT32_MIN && in_hi <= INT32_MAX) {
+          const int64_t bound = std::max(-in_lo, in_hi);
           np.high_mul = high_mul_channels(*np.requant, std::vector<int64_t>(np.requant->channels(), 0),
                                           std::vector<int64_t>(np.requant->channels(), bound));
           if (!np.high_mul.empty() &&
@@ -337,12 +345,34 @@ void Plan::plan_node(size_t i) {
               std::make_unique<FusedRequant>(op.branches[b], in->output.type.min(), in->output.type.max(), isa_));
           np.add_requant->tables.push_back(tabulate(*np.add_requant->branches.back(), in->output.type));
           np.add_requant->tables64.push_back(np.add_requant->tables.back() ? nullptr : tabulate64(*np.add_requant->branches.back(), in->output.type));
+          const RequantTable* table = np.add_requant->tables.back().get();
+          np.add_requant->planes16.push_back(table && uses_avx512(isa_) ? byte_planes16(*table, np.add_requant->branches.back()->channels(), in->output.type) : nullptr);
         }
         np.kernel = NodeKernel::add_requant;
-        const AddRequantLayer& a = *np.add_requant;
+        AddRequantLayer& a = *np.add_requant;
+        // The sums' range: each term lies between its table's smallest and largest entries (the tables
+        // hold every value the branch's requant takes over its input's type), then the add clamps.
+        {
+          __int128 lo = 0, hi = 0;
+          a.sums_bounded = !a.tables.empty();
+          auto widen = [&](const auto& y) {
+            if (y.empty()) return false;
+            const auto [mn, mx] = std::minmax_element(y.begin(), y.end());
+            lo += *mn, hi += *mx;
+            return true;
+          };
+          for (size_t b = 0; b < a.tables.size() && a.sums_bounded; ++b)
+            a.sums_bounded = a.tables[b] ? widen(a.tables[b]->y) : a.tables64[b] ? widen(a.tables64[b]->y) : false;
+          if (a.sums_bounded) {
+            a.sum_lo = static_cast<int64_t>(std::max<__int128>(lo, node.output.type.min()));
+            a.sum_hi = static_cast<int64_t>(std::min<__int128>(hi, node.output.type.max()));
+            a.sums_bounded = a.sum_lo <= a.sum_hi;
+          }
+        }
         bool tabulated = true, wide = false;
         for (size_t b = 0; b < a.tables.size(); ++b) tabulated = tabulated && (a.tables[b] || a.tables64[b]), wide = wide || a.tables64[b];
         np.description = !tabulated ? "add_requant stages" : wide ? "add_requant stages, tabulated (int64 entries on some branches)" : "add_requant stages, tabulated";
+        if (a.sums_bounded) np.description += ", sums proven in [" + std::to_string(a.sum_lo) + ", " + std::to_string(a.sum_hi) + "]";
         break;
       }
       case OpKind::max_pool2d: np.kernel = NodeKernel::max_pool2d; np.description = "max_pool2d"; break;

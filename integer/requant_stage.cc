@@ -301,41 +301,85 @@ void div64_magic(int64_t mul, int64_t add, uint64_t base, int64_t base_q, const 
 
 // div64_magic on 8 lanes: vpmullq forms n (exact: its true value fits int64), vpmadd52huq the
 // quotient's first 52-bit shift, vpmullq the remainder.
+struct Div64Lanes {
+  __m512i mul, add, base, m, d, q0, lo, hi;
+  __m128i count;
+};
+
+template <class Channel>
+__attribute__((target("avx512f"), always_inline)) inline Div64Lanes div64_lanes(const Channel& ch, int64_t lo, int64_t hi) {
+  return Div64Lanes{_mm512_set1_epi64(ch.mul),
+                    _mm512_set1_epi64(ch.add),
+                    _mm512_set1_epi64(static_cast<int64_t>(ch.base)),
+                    _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint64_t>(ch.div.m))),
+                    _mm512_set1_epi64(ch.den),
+                    _mm512_set1_epi64(ch.base_q),
+                    _mm512_set1_epi64(lo),
+                    _mm512_set1_epi64(hi),
+                    _mm_cvtsi32_si128(ch.div.shift - 52)};
+}
+
+// clamp(R(n / den)) of the 8 accumulators a.
+template <Rounding R>
+__attribute__((target("avx512f,avx512dq,avx512ifma,avx512vl,avx512bw"), always_inline)) inline __m512i div64_ifma8(const Div64Lanes& k, __m512i a) {
+  const __mmask8 all = 0xFF;
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i u = _mm512_sub_epi64(_mm512_add_epi64(_mm512_maskz_mullo_epi64(all, a, k.mul), k.add), k.base);
+  const __m512i qu = _mm512_maskz_srl_epi64(all, _mm512_madd52hi_epu64(zero, u, k.m), k.count);
+  const __m512i r = _mm512_sub_epi64(u, _mm512_maskz_mullo_epi64(all, qu, k.d));
+  const __m512i q = _mm512_add_epi64(qu, k.q0), dr = _mm512_sub_epi64(k.d, r);
+  __mmask8 up = 0;
+  const __mmask8 nonzero = _mm512_test_epi64_mask(r, r);
+  if constexpr (R == Rounding::ceil) up = nonzero;
+  if constexpr (R == Rounding::trunc) up = nonzero & _mm512_cmplt_epi64_mask(q, zero);
+  if constexpr (R == Rounding::half_up) up = nonzero & _mm512_cmpge_epi64_mask(r, dr);
+  if constexpr (R == Rounding::half_down) up = _mm512_cmpgt_epi64_mask(r, dr);
+  if constexpr (R == Rounding::half_even)
+    up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_test_epi64_mask(q, one));
+  if constexpr (R == Rounding::half_away)
+    up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_cmpge_epi64_mask(q, zero));
+  const __m512i v = _mm512_mask_add_epi64(q, up, q, one);
+  return _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, k.lo), k.hi);
+}
+
 template <Rounding R, class Channel>
 __attribute__((target("avx512f,avx512dq,avx512ifma,avx512vl,avx512bw"))) void div64_ifma(const Channel& ch, int64_t lo, int64_t hi,
                                                                                        const int64_t* acc, int64_t* y, int64_t n) {
-  const __mmask8 all = 0xFF;
-  const __m512i vmul = _mm512_set1_epi64(ch.mul), vadd = _mm512_set1_epi64(ch.add), vbase = _mm512_set1_epi64(static_cast<int64_t>(ch.base));
-  const __m512i vm = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint64_t>(ch.div.m))), vd = _mm512_set1_epi64(ch.den);
-  const __m512i vq0 = _mm512_set1_epi64(ch.base_q), vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
-  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m128i count = _mm_cvtsi32_si128(ch.div.shift - 52);
+  const Div64Lanes k = div64_lanes(ch, lo, hi);
   for (int64_t i = 0; i < n; i += 8) {
     const __mmask8 mask = static_cast<__mmask8>(n - i >= 8 ? 0xFF : (1u << (n - i)) - 1);
-    const __m512i a = _mm512_maskz_loadu_epi64(mask, acc + i);
-    const __m512i u = _mm512_sub_epi64(_mm512_add_epi64(_mm512_maskz_mullo_epi64(all, a, vmul), vadd), vbase);
-    const __m512i qu = _mm512_maskz_srl_epi64(all, _mm512_madd52hi_epu64(zero, u, vm), count);
-    const __m512i r = _mm512_sub_epi64(u, _mm512_maskz_mullo_epi64(all, qu, vd));
-    const __m512i q = _mm512_add_epi64(qu, vq0), dr = _mm512_sub_epi64(vd, r);
-    __mmask8 up = 0;
-    const __mmask8 nonzero = _mm512_test_epi64_mask(r, r);
-    if constexpr (R == Rounding::ceil) up = nonzero;
-    if constexpr (R == Rounding::trunc) up = nonzero & _mm512_cmplt_epi64_mask(q, zero);
-    if constexpr (R == Rounding::half_up) up = nonzero & _mm512_cmpge_epi64_mask(r, dr);
-    if constexpr (R == Rounding::half_down) up = _mm512_cmpgt_epi64_mask(r, dr);
-    if constexpr (R == Rounding::half_even)
-      up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_test_epi64_mask(q, one));
-    if constexpr (R == Rounding::half_away)
-      up = _mm512_cmpgt_epi64_mask(r, dr) | (nonzero & _mm512_cmpeq_epi64_mask(r, dr) & _mm512_cmpge_epi64_mask(q, zero));
-    const __m512i v = _mm512_mask_add_epi64(q, up, q, one);
-    _mm512_mask_storeu_epi64(y + i, mask, _mm512_maskz_min_epi64(all, _mm512_maskz_max_epi64(all, v, vlo), vhi));
+    _mm512_mask_storeu_epi64(y + i, mask, div64_ifma8<R>(k, _mm512_maskz_loadu_epi64(mask, acc + i)));
   }
+}
+
+// The same straight to bytes (the low byte of each output, two's complement), widening y_range.
+template <Rounding R, class Channel>
+__attribute__((target("avx512f,avx512dq,avx512ifma,avx512vl,avx512bw"))) void div64_ifma_narrow(const Channel& ch, int64_t lo, int64_t hi,
+                                                                                              const int64_t* acc, uint8_t* dst, int64_t n,
+                                                                                              int64_t* y_range) {
+  const Div64Lanes k = div64_lanes(ch, lo, hi);
+  __m512i y_lo = _mm512_set1_epi64(y_range[0]), y_hi = _mm512_set1_epi64(y_range[1]);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __mmask8 mask = static_cast<__mmask8>(n - i >= 8 ? 0xFF : (1u << (n - i)) - 1);
+    const __m512i y = div64_ifma8<R>(k, _mm512_maskz_loadu_epi64(mask, acc + i));
+    y_lo = _mm512_mask_min_epi64(y_lo, mask, y_lo, y), y_hi = _mm512_mask_max_epi64(y_hi, mask, y_hi, y);
+    _mm512_mask_cvtepi64_storeu_epi8(dst + i, mask, y);
+  }
+  alignas(64) int64_t lo8[8], hi8[8];  // no _mm512_reduce_*: GCC 12 warns on its undefined sources under -Werror
+  _mm512_store_si512(lo8, y_lo), _mm512_store_si512(hi8, y_hi);
+  y_range[0] = *std::min_element(lo8, lo8 + 8), y_range[1] = *std::max_element(hi8, hi8 + 8);
 }
 
 template <class Channel>
 auto div64_vector_for(Isa isa, Rounding r) -> void (*)(const Channel&, int64_t, int64_t, const int64_t*, int64_t*, int64_t) {
   if (!uses_avx512(isa) || !__builtin_cpu_supports("avx512ifma")) return nullptr;
   return with_rounding(r, [](auto R) { return &div64_ifma<R.value, Channel>; });
+}
+
+template <class Channel>
+auto div64_narrow_for(Isa isa, Rounding r) -> void (*)(const Channel&, int64_t, int64_t, const int64_t*, uint8_t*, int64_t, int64_t*) {
+  if (!uses_avx512(isa) || !__builtin_cpu_supports("avx512ifma")) return nullptr;
+  return with_rounding(r, [](auto R) { return &div64_ifma_narrow<R.value, Channel>; });
 }
 
 using Div64Run = void (*)(int64_t, int64_t, uint64_t, int64_t, const DivByConstant&, int64_t, int64_t, const int64_t*, int64_t*, int64_t);
@@ -358,6 +402,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       shift32_ = shift_run32(isa, f.rounding);
       narrow_shift_ = narrow_shift_run(isa, f.rounding);
       div64_vector_ = div64_vector_for<Channel>(isa, f.rounding);
+      div64_narrow_ = div64_narrow_for<Channel>(isa, f.rounding);
       rounding_ = f.rounding;
       bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false;
       for (size_t o = 0; o < C; ++o) {
@@ -568,20 +613,34 @@ void FusedRequant::apply_narrow(size_t o, const int64_t* acc, uint8_t* dst, int6
     y_lo = range[0], y_hi = range[1];
     return;
   }
+  const Channel& ch = channels_[o];
+  if (ch.route == Route::exact_div64 && ch.ifma && div64_narrow_ != nullptr) {
+    int64_t range[2] = {y_lo, y_hi};
+    div64_narrow_(ch, rq_->lo, rq_->hi, acc, dst, n, range);
+    y_lo = range[0], y_hi = range[1];
+    return;
+  }
   thread_local std::vector<int64_t> y;
   if (y.size() < static_cast<size_t>(n)) y.resize(static_cast<size_t>(n));
   apply(o, acc, y.data(), n, y_lo, y_hi);
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(y[static_cast<size_t>(i)]);
 }
 
+bool FusedRequant::narrows_by_ifma() const {
+  return div64_narrow_ != nullptr &&
+         std::any_of(channels_.begin(), channels_.end(), [](const Channel& ch) { return ch.route == Route::exact_div64 && ch.ifma; });
+}
+
 std::string FusedRequant::routes() const {
   static constexpr const char* kNames[] = {"exact_shift", "mul_add_shift_int64", "mul_add_shift_int128", "thresholds",
                                            "fixed_single", "fixed_double", "exact_div64", "reference"};
   int64_t count[std::size(kNames)] = {};
-  for (const Channel& ch : channels_) ++count[static_cast<size_t>(ch.route)];
+  int64_t ifma = 0;
+  for (const Channel& ch : channels_) ++count[static_cast<size_t>(ch.route)], ifma += ch.route == Route::exact_div64 && ch.ifma && div64_vector_;
   std::string s;
   for (size_t r = 0; r < std::size(kNames); ++r)
     if (count[r] > 0) s += (s.empty() ? "" : ", ") + std::string(kNames[r]) + " x" + std::to_string(count[r]);
+  if (ifma > 0) s += " (" + std::to_string(ifma) + " by IFMA)";
   return s;
 }
 

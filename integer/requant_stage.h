@@ -73,6 +73,9 @@ class FusedRequant {
   // apply() for an output of at most 8 bits, stored as bytes (the low byte of each y: two's complement
   // when signed), widening [y_lo, y_hi]. On AVX-512 the shift route requantizes and narrows in one pass.
   void apply_narrow(size_t channel, const int64_t* acc, uint8_t* dst, int64_t n, int64_t& y_lo, int64_t& y_hi) const;
+  // Whether apply_narrow runs some channel's exact_div64 route on 8 lanes straight into bytes (AVX-512
+  // IFMA): callers count Path::requant_exact_div64_ifma_narrow once per node, not per plane.
+  bool narrows_by_ifma() const;
   Rounding shift_rounding() const { return rounding_; }
   // The routes taken, with their channel counts ("exact_shift x32, reference x0"), for describe().
   std::string routes() const;
@@ -110,6 +113,8 @@ class FusedRequant {
   // exact_div64 on 8 lanes (AVX-512 IFMA; nullptr where the CPU or the tier lacks it).
   using Div64Vector = void (*)(const Channel& ch, int64_t lo, int64_t hi, const int64_t* acc, int64_t* y, int64_t n);
   Div64Vector div64_vector_ = nullptr;
+  using Div64Narrow = void (*)(const Channel& ch, int64_t lo, int64_t hi, const int64_t* acc, uint8_t* dst, int64_t n, int64_t* y_range);
+  Div64Narrow div64_narrow_ = nullptr;  // the same into bytes (apply_narrow)
   Rounding rounding_ = Rounding::floor;  // of the shift route
   std::vector<Channel> channels_;
   std::vector<ShiftParams> shift_table_;

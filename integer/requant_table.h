@@ -33,8 +33,23 @@ using RequantTable64 = RequantTableOf<int64_t>;
 // the values over the input type reach.
 std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type);
 
+// The same over the inputs [lo, hi] only (a range proven to hold every input, such as an add's sums).
+std::unique_ptr<RequantTable> tabulate_range(const FusedRequant& rq, int64_t lo, int64_t hi);
+
 // The same with int64 entries: nullptr under the same size limits, or when an output's magnitude
 // reaches 2^60 (so that a sum of up to 4 lookups cannot overflow int64).
 std::unique_ptr<RequantTable64> tabulate64(const FusedRequant& rq, IntType in_type);
+
+// An int32 table over an input type of at most 8 bits whose entries all fit int16, split into its
+// entries' low and high bytes and indexed by the stored byte (two's complement when signed): the form
+// vpermt2b looks up, 64 entries per instruction (add_planes_vbmi.h). Bytes the type cannot store map to 0.
+struct BytePlanes16 {
+  static constexpr int64_t kChannelBytes = 512;  // [low bytes of 256 entries][high bytes of 256 entries]
+  std::vector<uint8_t> bytes;                    // [channel][kChannelBytes]
+  const uint8_t* channel(size_t c) const { return bytes.data() + static_cast<int64_t>(c) * kChannelBytes; }
+};
+
+// nullptr when in_type has more than 8 bits or an entry lies outside [-32767, 32767].
+std::unique_ptr<BytePlanes16> byte_planes16(const RequantTable& t, size_t channels, IntType in_type);
 
 }  // namespace qv::integer

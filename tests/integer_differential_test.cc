@@ -15,6 +15,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -572,6 +573,9 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   const Isa tier = GetParam();
   const uint64_t before = integer::path_counters().get(Path::add_requant_then_high_mul16);
   const uint64_t before_any = integer::path_counters().get(Path::add_requant_then_requant);
+  const uint64_t before_planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
+  const uint64_t before_gather = integer::path_counters().get(Path::add_requant_gather_avx512);
+  const uint64_t before_ifma = integer::path_counters().get(Path::requant_exact_div64_ifma_narrow);
   EXPECT_TRUE(rc::check("add_requant + requant on " + isa(), [tier] {
     std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
     const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
@@ -595,12 +599,78 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
     const int threads = *rc::gen::inRange(1, 4);
     check_identical(k, tier, threads);
+    const uint64_t planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
     check_output_only(k, tier, threads);
+    if (integer::path_counters().get(Path::add_requant_planes_vbmi) != planes) RC_TAG("terms by vpermt2b");
   }));
   if (integer::uses_avx512(tier)) {
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_high_mul16), before) << "no case took the one-pass add and requant";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_requant), before_any) << "no case took the one-pass add and any-route requant";
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_gather_avx512), before_gather) << "no case looked its terms up by gathers";
+    if (__builtin_cpu_supports("avx512ifma"))
+      EXPECT_GT(integer::path_counters().get(Path::requant_exact_div64_ifma_narrow), before_ifma) << "no case divided into bytes by IFMA";
+    else
+      std::cout << "[ SKIPPED  ] path requant_exact_div64_ifma_narrow: this CPU lacks AVX-512 IFMA\n";
+    if (cpu_has_vbmi())
+      EXPECT_GT(integer::path_counters().get(Path::add_requant_planes_vbmi), before_planes) << "no case looked its terms up by vpermt2b";
+    else
+      std::cout << "[ SKIPPED  ] path add_requant_planes_vbmi: this CPU lacks AVX512-VBMI\n";
   }
+}
+
+// The same pair aimed at the vpermt2b lookups (add_planes_vbmi.h): narrow sums and terms, so that the
+// tables fit int16 in most cases; planes of up to ~1600 elements, around the kernel's 64-element blocks
+// and its 16-lane groups; 1 to 4 branches.
+TEST_P(IntegerTier, RandomResidualAddOnBytePlanesEqualsReference) {
+  const Isa tier = GetParam();
+  const uint64_t before = integer::path_counters().get(Path::add_requant_planes_vbmi);
+  EXPECT_TRUE(rc::check("add_requant + requant, int16 terms, on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_row_width()};
+    const int64_t C = shape[1];
+    const size_t branches = static_cast<size_t>(*rc::gen::inRange(1, 5));
+    const IntType sum = *gen_type(2, 13);
+    LayerCase k;
+    std::vector<Requant> terms;
+    std::vector<std::string> names;
+    std::string forms;
+    for (size_t b = 0; b < branches; ++b) {
+      const IntType t = *gen_type(2, 8);
+      const RequantCase r = gen_requant(C, t.min(), t.max(), 2, 12);
+      names.push_back("x" + std::to_string(b));
+      k.net.nodes.push_back(Node{names.back(), {}, ValueInfo{shape, t, {}}, InputOp{}});
+      k.inputs.push_back(random_tensor(shape, t, "NCHW", rng));
+      terms.push_back(r.rq);
+      forms += (b ? ", " : "") + r.form + " from " + t.name();
+    }
+    // Half the cases a mul-add-shift requant after the add (the 16-lane route's form, which the kernel needs),
+    // with multipliers of either sign that spread the outputs over the clamp range.
+    RequantCase rq = gen_requant(C, sum.min(), sum.max(), 2, 8);
+    if (*rc::gen::arbitrary<bool>()) {
+      MulAddShiftRequant m;
+      m.shift = *rc::gen::inRange(0, 31);
+      const double span = static_cast<double>(std::max<int64_t>(1, std::max(-sum.min(), sum.max())));
+      for (int64_t c = 0; c < C; ++c) {
+        const double scale = std::ldexp(static_cast<double>(rq.out_type.max() - rq.out_type.min() + 1) / span, m.shift);
+        m.mul.push_back(static_cast<int64_t>(scale * *rc::gen::inRange(-3000, 3001) / 1000.0));
+        m.add.push_back(*rc::gen::inRange<int64_t>(-(int64_t{1} << m.shift), (int64_t{1} << m.shift) + 1));
+      }
+      rq.rq = Requant{m, rq.rq.lo, rq.rq.hi};
+      rq.form = "mul_add_shift (direct)";
+    }
+    k.net.nodes.push_back(Node{"sum", names, ValueInfo{shape, sum, {}}, AddRequantOp{terms}});
+    k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, rq.out_type, {}}, RequantOp{rq.rq}});
+    k.net.output = "rq";
+    k.summary = "add_requant (" + forms + ") -> " + sum.name() + ", requant " + rq.form + " -> " + rq.out_type.name() + " on " + to_string(shape);
+    const int threads = *rc::gen::inRange(1, 4);
+    const uint64_t planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
+    check_output_only(k, tier, threads);
+    RC_TAG(integer::path_counters().get(Path::add_requant_planes_vbmi) != planes ? "terms by vpermt2b" : "other route");
+  }));
+  if (integer::uses_avx512(tier) && cpu_has_vbmi())
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_planes_vbmi), before) << "no case looked its terms up by vpermt2b";
+  else if (integer::uses_avx512(tier))
+    std::cout << "[ SKIPPED  ] path add_requant_planes_vbmi: this CPU lacks AVX512-VBMI\n";
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -138,6 +138,7 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t before = pc.get(integer::Path::requant_exact_dyadic_equivalent), before_div = pc.get(integer::Path::requant_exact_div64);
   const uint64_t before_ifma = pc.get(integer::Path::requant_exact_div64_ifma);
+  bool narrow_ifma = false;
   for (const Rounding r : kAllRoundings) {
     ExactRequant f;
     f.rounding = r;
@@ -151,6 +152,7 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
     f.delta.push_back(Rational(1, 2));
     const Requant rq{f, -128, 127};
     const integer::FusedRequant stage(rq, kAccLo, kAccHi, isa);
+    narrow_ifma = narrow_ifma || stage.narrows_by_ifma();  // apply_narrow's 8-lane division into bytes, compared below
     std::vector<int64_t> acc;
     for (int64_t a = kAccLo; a <= kAccHi; ++a) acc.push_back(a);
     std::vector<int64_t> y(acc.size());
@@ -159,15 +161,25 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
       for (size_t i = 0; i < acc.size(); ++i)
         ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << to_string(r) << " channel " << c << " acc " << acc[i] << " ("
                                                              << stage.routes() << ")";
+      // Straight into bytes (the evaluator's output mode), with the outputs' range; an odd count for the tail.
+      const int64_t n = static_cast<int64_t>(acc.size()) - 3;
+      std::vector<uint8_t> bytes(static_cast<size_t>(n));
+      int64_t lo = INT64_MAX, hi = INT64_MIN;
+      stage.apply_narrow(c, acc.data(), bytes.data(), n, lo, hi);
+      EXPECT_EQ(lo, *std::min_element(y.begin(), y.begin() + n)) << to_string(r) << " channel " << c;
+      EXPECT_EQ(hi, *std::max_element(y.begin(), y.begin() + n)) << to_string(r) << " channel " << c;
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(bytes[static_cast<size_t>(i)], static_cast<uint8_t>(y[static_cast<size_t>(i)])) << to_string(r) << " channel " << c << " acc " << acc[static_cast<size_t>(i)];
     }
   }
   EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
   // The tie channel: no dyadic function reproduces half_even's alternating ties, so it divides in int64.
   EXPECT_GT(pc.get(integer::Path::requant_exact_div64), before_div) << "the tie channel did not take the int64 division";
   // On AVX-512 with IFMA that division runs on 8 lanes.
-  if (integer::uses_avx512(isa) && __builtin_cpu_supports("avx512ifma"))
+  if (integer::uses_avx512(isa) && __builtin_cpu_supports("avx512ifma")) {
     EXPECT_GT(pc.get(integer::Path::requant_exact_div64_ifma), before_ifma) << "the 8-lane division did not run";
-  else if (integer::uses_avx512(isa))
+    EXPECT_TRUE(narrow_ifma) << "the 8-lane division into bytes did not run";
+  } else if (integer::uses_avx512(isa))
     std::printf("%s: this CPU lacks AVX-512 IFMA, the 8-lane division is not tested here\n", std::string(to_string(isa)).c_str());
 }
 
