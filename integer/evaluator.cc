@@ -461,31 +461,36 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
                 hi16 = static_cast<int16_t>(std::min<int64_t>(sum_type.max(), INT16_MAX));
   std::mutex range_mutex;
   MinMax total;
-  pool.run(N * C, [&](int64_t nc) {
-    const size_t channel = static_cast<size_t>(nc % C);
-    const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
+  // Tasks of whole planes, at least ~2048 elements each: the late layers' 7x7 planes would otherwise be
+  // tasks of 49 elements, their set-up and the range merge costing as much as the work.
+  const int64_t planes_per_task = std::max<int64_t>(1, 2048 / std::max<int64_t>(inner, 1)), plane_count = N * C;
+  pool.run((plane_count + planes_per_task - 1) / planes_per_task, [&](int64_t task) {
     MinMax mm;
-    if (planes) {
-      const HighMulChannel& hm = rq_plan.high_mul[channel];
-      const uint8_t* rows[4];
-      for (size_t br = 0; br < in.size(); ++br) rows[br] = L.planes16[br]->channel(channel);
-      Ranges32 r;
-      init_ranges32(r);
-      add_planes16_then_high_mul16(rows, terms.src, in.size(), inner, lo16, hi16, hm.params, hm.add, rq_lo, rq_hi, dst + nc * inner, r, track);
-      if (!track) return;
-      merge_ranges32(r, mm);
-    } else if (registers) {
-      const HighMulChannel& hm = rq_plan.high_mul[channel];
-      Ranges32 r;
-      init_ranges32(r);
-      (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
-          terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi, dst + nc * inner, r);
-      merge_ranges32(r, mm);
-    } else {
-      thread_local std::vector<int64_t> sums;
-      if (sums.size() < static_cast<size_t>(inner)) sums.resize(static_cast<size_t>(inner));
-      add_tabulated_sums64(terms, inner, sum_type.min(), sum_type.max(), sums.data());
-      rq_plan.requant->apply_narrow(channel, sums.data(), dst + nc * inner, inner, mm.y_min, mm.y_max);
+    for (int64_t nc = task * planes_per_task; nc < std::min(plane_count, (task + 1) * planes_per_task); ++nc) {
+      const size_t channel = static_cast<size_t>(nc % C);
+      const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
+      if (planes) {
+        const HighMulChannel& hm = rq_plan.high_mul[channel];
+        const uint8_t* rows[4];
+        for (size_t br = 0; br < in.size(); ++br) rows[br] = L.planes16[br]->channel(channel);
+        Ranges32 r;
+        init_ranges32(r);
+        add_planes16_then_high_mul16(rows, terms.src, in.size(), inner, lo16, hi16, hm.params, hm.add, rq_lo, rq_hi, dst + nc * inner, r,
+                                     track);
+        if (track) merge_ranges32(r, mm);
+      } else if (registers) {
+        const HighMulChannel& hm = rq_plan.high_mul[channel];
+        Ranges32 r;
+        init_ranges32(r);
+        (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
+            terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi, dst + nc * inner, r);
+        merge_ranges32(r, mm);
+      } else {
+        thread_local std::vector<int64_t> sums;
+        if (sums.size() < static_cast<size_t>(inner)) sums.resize(static_cast<size_t>(inner));
+        add_tabulated_sums64(terms, inner, sum_type.min(), sum_type.max(), sums.data());
+        rq_plan.requant->apply_narrow(channel, sums.data(), dst + nc * inner, inner, mm.y_min, mm.y_max);
+      }
     }
     std::lock_guard<std::mutex> lock(range_mutex);
     total.merge(mm);
