@@ -80,11 +80,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes_dispatch(cons
 
 }  // namespace
 
-bool cpu_has_vbmi_planes() {
-  static const bool vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
-  return vbmi;
-}
-
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void add_planes16_then_high_mul16(const uint8_t* const* planes, const uint8_t* const* src,
                                                                                           size_t branches, int64_t n, int16_t lo, int16_t hi,
                                                                                           const FusedRequant::HighMulParams& p, int32_t add,

@@ -20,9 +20,6 @@
 
 namespace qv::integer {
 
-// Whether this CPU has AVX512-VBMI (vpermt2b on bytes).
-bool cpu_has_vbmi_planes();
-
 // One (n, c) plane of n elements: branch b's stored bytes src[b] looked up in its channel's planes
 // planes[b] (BytePlanes16::channel), summed in int16, clamped to [lo, hi] (the add's type, clipped to
 // int16), requantized by p (with add, into [rq_lo, rq_hi]) into dst. track: widen r by the sums + add

@@ -132,7 +132,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
 }  // namespace
 
 BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in, Isa isa) {
-  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  const bool vbmi = cpu_has_avx512vbmi();
   BytesDepthwise B;
   const bool pad_fits = in.is_signed ? L.pad_value >= -128 && L.pad_value <= 127 : L.pad_value >= 0 && L.pad_value <= 255;
   B.groups = static_cast<int>((L.KW + 3) / 4);

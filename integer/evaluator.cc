@@ -450,7 +450,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   const bool sums32 = branches_tabulated(L, in, C) && tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
   const bool registers = sums32 && static_cast<int64_t>(rq_plan.high_mul.size()) == C;
   // Terms by vpermt2b where every branch's table fits int16 and so does any sum of terms.
-  bool planes = registers && cpu_has_vbmi_planes() && tables_bound(L) <= INT16_MAX && L.planes16.size() == in.size();
+  bool planes = registers && cpu_has_avx512vbmi() && tables_bound(L) <= INT16_MAX && L.planes16.size() == in.size();
   for (const auto& p : L.planes16) planes = planes && p != nullptr;
   uint8_t* dst = narrow_storage(B, j, first.shape);
   const int32_t rq_lo = static_cast<int32_t>(rq_plan.requant->lo()), rq_hi = static_cast<int32_t>(rq_plan.requant->hi());
@@ -495,7 +495,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     std::lock_guard<std::mutex> lock(range_mutex);
     total.merge(mm);
   });
-  if (!(planes && !track) && !in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
+  if (track && !in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
   v.present = true, v.narrow = true, v.shape = first.shape, v.type = rq_node.output.type, v.layout = first.layout;
   v.bytes = dst;
   PathCounters& pc = path_counters();

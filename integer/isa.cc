@@ -46,6 +46,11 @@ bool amx_usable() {
 
 }  // namespace
 
+bool cpu_has_avx512vbmi() {
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  return vbmi;
+}
+
 bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::scalar: return true;

@@ -25,6 +25,8 @@ inline bool uses_avx512(Isa isa) { return isa == Isa::avx512vnni || isa == Isa::
 std::string_view to_string(Isa isa);
 std::optional<Isa> parse_isa(std::string_view s);  // "scalar", "avx2", "avx512vnni", "avx512amx"
 bool cpu_supports(Isa isa);
+// AVX512-VBMI (vpermb, vpermt2b on bytes): the byte kernels of the AVX-512 tiers need it besides the tier.
+bool cpu_has_avx512vbmi();
 Isa best_supported_isa();
 // The tier for an Options::isa string ("auto" consults QVERIFY_ISA, then the CPU).
 Isa resolve_isa(const std::string& requested);

@@ -346,7 +346,8 @@ void Plan::plan_node(size_t i) {
           np.add_requant->tables.push_back(tabulate(*np.add_requant->branches.back(), in->output.type));
           np.add_requant->tables64.push_back(np.add_requant->tables.back() ? nullptr : tabulate64(*np.add_requant->branches.back(), in->output.type));
           const RequantTable* table = np.add_requant->tables.back().get();
-          np.add_requant->planes16.push_back(table && uses_avx512(isa_) ? byte_planes16(*table, np.add_requant->branches.back()->channels(), in->output.type) : nullptr);
+          const bool vbmi = uses_avx512(isa_) && cpu_has_avx512vbmi();  // add_planes_vbmi.h, the only reader
+          np.add_requant->planes16.push_back(table && vbmi ? byte_planes16(*table, np.add_requant->branches.back()->channels(), in->output.type) : nullptr);
         }
         np.kernel = NodeKernel::add_requant;
         AddRequantLayer& a = *np.add_requant;

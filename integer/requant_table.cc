@@ -34,7 +34,7 @@ std::unique_ptr<RequantTableOf<Entry>> tabulate_within(const FusedRequant& rq, i
 }  // namespace
 
 std::unique_ptr<RequantTable> tabulate(const FusedRequant& rq, IntType in_type) {
-  return tabulate_within<int32_t>(rq, in_type.min(), in_type.max(), INT32_MIN, INT32_MAX);
+  return tabulate_range(rq, in_type.min(), in_type.max());
 }
 
 std::unique_ptr<RequantTable> tabulate_range(const FusedRequant& rq, int64_t lo, int64_t hi) {
