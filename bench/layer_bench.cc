@@ -63,7 +63,7 @@ void BM_Layer(benchmark::State& state) {
 }
 
 // MobileNetV2's expensive shapes: expansions and projections at 112 and 56 pixels, a late 7x7 layer,
-// the first conv, and two depthwise layers.
+// the first conv, and the depthwise layers from 112x112 to 7x7.
 BENCHMARK(BM_Layer)
     ->ArgsProduct({{0}, {16}, {96}, {112}, {1}, {1}, {1, 2}})
     ->ArgsProduct({{0}, {32}, {16}, {112}, {1}, {1}, {1, 2}})
@@ -73,6 +73,10 @@ BENCHMARK(BM_Layer)
     ->ArgsProduct({{0}, {3}, {32}, {224}, {3}, {2}, {1, 2}})
     ->ArgsProduct({{1}, {96}, {0}, {112}, {3}, {2}, {1, 2}})
     ->ArgsProduct({{1}, {144}, {0}, {56}, {3}, {1}, {1, 2}})
+    ->ArgsProduct({{1}, {32}, {0}, {112}, {3}, {1}, {1, 2}})
+    ->ArgsProduct({{1}, {192}, {0}, {28}, {3}, {1}, {1, 2}})
+    ->ArgsProduct({{1}, {576}, {0}, {14}, {3}, {1}, {1, 2}})
+    ->ArgsProduct({{1}, {960}, {0}, {7}, {3}, {1}, {1, 2}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.5);

@@ -83,11 +83,13 @@ void BM_Network(benchmark::State& state) {
     ours += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::DoNotOptimize(out.data());
   }
-  if (std::getenv("QVERIFY_BENCH_DESCRIBE") != nullptr) {
+  const bool describe = std::getenv("QVERIFY_BENCH_DESCRIBE") != nullptr;
+  std::vector<double> best;  // per node, filled when describing
+  if (describe) {
     // Per-node profile: a few more runs with per-node clocks (kept out of the timed loop above); the
     // fastest run of each node, which is robust against the other tenants of a shared machine.
     const size_t count = m.network.nodes.size();
-    std::vector<double> best(count, 1e30);
+    best.assign(count, 1e30);
     const int runs = 30;
     double best_run = 1e30, best_run_nodes = 0;  // the fastest whole run, and its nodes' sum
     for (int k = 0; k < runs; ++k) {
@@ -132,6 +134,21 @@ void BM_Network(benchmark::State& state) {
     state.counters["onednn_ms"] = 1e3 * mean_seconds(runs);
     state.counters["onednn_over_ours"] = mean_seconds(runs) / ours_s;
     label += "; oneDNN " + bench::onednn_implementations(*dnn);
+    if (describe) {
+      // The same layers side by side, each the fastest of 30 runs: where the two backends differ.
+      std::map<std::string, size_t> index;
+      for (size_t j = 0; j < m.network.nodes.size(); ++j) index[m.network.nodes[j].name] = j;
+      const auto theirs = bench::onednn_profile(*dnn, threads, 30);
+      double sum_ours = 0, sum_theirs = 0;
+      std::fprintf(stderr, "conv/linear layers against oneDNN (fastest of 30 runs each; ours includes the fused requant):\n");
+      for (const auto& [name, t] : theirs) {
+        const double o = best.at(index.at(name));
+        sum_ours += o, sum_theirs += t;
+        std::fprintf(stderr, "  %8.3f ms ours %8.3f ms oneDNN  %5.2f  %s\n", 1e3 * o, 1e3 * t, t / o, name.c_str());
+      }
+      std::fprintf(stderr, "  %8.3f ms ours %8.3f ms oneDNN  %5.2f  sum over these layers\n", 1e3 * sum_ours, 1e3 * sum_theirs,
+                   sum_theirs / sum_ours);
+    }
   } else {
     label += "; oneDNN not built in";
   }

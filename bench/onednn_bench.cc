@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -21,6 +22,7 @@ struct OneDnnLayer {
   dnnl::primitive prim;
   std::unordered_map<int, memory> args;
   std::string impl;
+  std::string node;  // the qverify node this primitive stands for
 };
 
 struct OneDnnNetwork {
@@ -71,6 +73,7 @@ OneDnnHandle onednn_prepare(const Network& network) {
     dnnl::primitive_attr attr;
     if (dst_t != dt::s32) attr.set_output_scales(0, {1.0f / 4096});
     OneDnnLayer layer;
+    layer.node = node.name;
     if (conv) {
       const auto& op = std::get<Conv2dOp>(node.op);
       const auto& is = input.output.shape;
@@ -119,6 +122,21 @@ double onednn_run(OneDnnNetwork& net, int threads) {
   for (OneDnnLayer& l : net.layers) l.prim.execute(net.stream, l.args);
   net.stream.wait();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<std::pair<std::string, double>> onednn_profile(OneDnnNetwork& net, int threads, int runs) {
+  omp_set_num_threads(threads);
+  std::vector<std::pair<std::string, double>> best;
+  for (const OneDnnLayer& l : net.layers) best.emplace_back(l.node, 1e30);
+  for (int k = 0; k < runs; ++k) {
+    for (size_t j = 0; j < net.layers.size(); ++j) {
+      const auto t0 = std::chrono::steady_clock::now();
+      net.layers[j].prim.execute(net.stream, net.layers[j].args);
+      net.stream.wait();
+      best[j].second = std::min(best[j].second, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return best;
 }
 
 int onednn_layers(const OneDnnNetwork& net) { return static_cast<int>(net.layers.size()); }

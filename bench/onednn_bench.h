@@ -4,6 +4,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ir/network.h"
 
@@ -22,6 +25,8 @@ bool onednn_available();
 OneDnnHandle onednn_prepare(const Network& network);
 // Runs every primitive once on `threads` OpenMP threads; returns the wall time in seconds.
 double onednn_run(OneDnnNetwork& net, int threads);
+// Per-primitive clocks: the fastest of `runs` runs of each primitive, with the name of its node.
+std::vector<std::pair<std::string, double>> onednn_profile(OneDnnNetwork& net, int threads, int runs);
 // The number of layers (primitives) and how many were created with a reference ("ref") implementation.
 int onednn_layers(const OneDnnNetwork& net);
 std::string onednn_implementations(const OneDnnNetwork& net);
