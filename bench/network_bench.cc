@@ -7,7 +7,9 @@
 // a LibTorch fp32 forward of the same network, the reference evaluator, and the int8 peak.
 //   build/bench/bench_networks                        # all (about 4 minutes, most of it the reference)
 //   build/bench/bench_networks --benchmark_filter=threads:2   # 2 threads only
-//   QVERIFY_BENCH_DESCRIBE=1 build/bench/bench_networks ...     # also print what the planner chose per node
+//   QVERIFY_BENCH_DESCRIBE=1 build/bench/bench_networks ...     # also print what the planner chose per node,
+//                                                               # a per-node profile, and each conv/linear
+//                                                               # beside oneDNN's primitive for that layer
 // Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the int8 peak on as many threads: the larger of
 // the vpdpbusd and AMX tdpbusd loops, both reported),
 // onednn_ms, onednn_over_ours (> 1: ours faster), torch_fp32_ms, torch_over_ours, reference_ms,
@@ -61,6 +63,9 @@ harness::IntegerModel& integer_model(int index) {
   return *m;
 }
 
+// Runs per node (and per oneDNN primitive) of the QVERIFY_BENCH_DESCRIBE profiles; each keeps its fastest.
+constexpr int kProfileRuns = 30;
+
 double mean_seconds(const std::vector<double>& runs) {
   double s = 0;
   for (double r : runs) s += r;
@@ -90,7 +95,7 @@ void BM_Network(benchmark::State& state) {
     // fastest run of each node, which is robust against the other tenants of a shared machine.
     const size_t count = m.network.nodes.size();
     best.assign(count, 1e30);
-    const int runs = 30;
+    const int runs = kProfileRuns;
     double best_run = 1e30, best_run_nodes = 0;  // the fastest whole run, and its nodes' sum
     for (int k = 0; k < runs; ++k) {
       buffers.node_seconds.assign(count, 0.0);
@@ -135,12 +140,12 @@ void BM_Network(benchmark::State& state) {
     state.counters["onednn_over_ours"] = mean_seconds(runs) / ours_s;
     label += "; oneDNN " + bench::onednn_implementations(*dnn);
     if (describe) {
-      // The same layers side by side, each the fastest of 30 runs: where the two backends differ.
+      // The same layers side by side, each its fastest run: where the two backends differ.
       std::map<std::string, size_t> index;
       for (size_t j = 0; j < m.network.nodes.size(); ++j) index[m.network.nodes[j].name] = j;
-      const auto theirs = bench::onednn_profile(*dnn, threads, 30);
+      const auto theirs = bench::onednn_profile(*dnn, threads, kProfileRuns);
       double sum_ours = 0, sum_theirs = 0;
-      std::fprintf(stderr, "conv/linear layers against oneDNN (fastest of 30 runs each; ours includes the fused requant):\n");
+      std::fprintf(stderr, "conv/linear layers against oneDNN (fastest of %d runs each; ours includes the fused requant):\n", kProfileRuns);
       for (const auto& [name, t] : theirs) {
         const double o = best.at(index.at(name));
         sum_ours += o, sum_theirs += t;
