@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <type_traits>
@@ -315,11 +316,11 @@ const int32_t* channel_sums_int16(const DepthwiseLayer& L, const Int16Plane& pl,
 }
 
 // The byte kernel's sums of one output channel in a per-thread buffer; `pitch` receives their row pitch.
-const int32_t* channel_sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const int32_t* w, int64_t& pitch) {
+const int32_t* channel_sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, int64_t o, int64_t& pitch) {
   thread_local std::vector<int32_t> sums;
   const size_t size = static_cast<size_t>(L.OH * std::max(L.OW, L.PW) + 16);
   if (sums.size() < size) sums.resize(size);
-  pitch = sums_bytes(L, B, plane, bytes_taps(L, B, w), sums.data());
+  pitch = sums_bytes(L, B, plane, L.byte_taps[static_cast<size_t>(o)], sums.data());
   return sums.data();
 }
 
@@ -400,6 +401,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
   MinMax total;
   std::mutex total_mutex;
+  std::atomic<bool> compacted{false};  // some channel took requant_compact_bytes (path counter)
   // A task: whole input planes, each padded into a per-thread plane (it stays in cache) and followed by
   // its m output channels; enough planes per task to amortize the per-task work on small planes.
   const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
@@ -447,13 +449,16 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         for (int64_t o = c * m; o < (c + 1) * m; ++o) {
           const int64_t no = n * L.O + o;
           const int32_t* w = L.weight.data() + o * L.KH * L.KW;
-          if (bytes.ok) {
-            const BytesTaps t = bytes_taps(L, bytes, w);
-            if (high_mul != nullptr && high_mul[o].ok && !bytes.flat) {
-              requant_plane_bytes(L, bytes, byte_plane, t, high_mul[o], static_cast<int32_t>(out.requant->lo()),
-                                  static_cast<int32_t>(out.requant->hi()), out.narrow_out + no * P, r, !out.ranges_proven);
-              continue;
+          if (bytes.ok && high_mul != nullptr && high_mul[o].ok && (!bytes.flat || bytes.chunks > 0)) {
+            const BytesTaps& t = L.byte_taps[static_cast<size_t>(o)];
+            const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
+            if (bytes.chunks > 0) {
+              requant_compact_bytes(L, bytes, byte_plane, t, high_mul[o], lo, hi, out.narrow_out + no * P, r, !out.ranges_proven);
+              compacted.store(true, std::memory_order_relaxed);
+            } else {
+              requant_plane_bytes(L, bytes, byte_plane, t, high_mul[o], lo, hi, out.narrow_out + no * P, r, !out.ranges_proven);
             }
+            continue;
           }
           if (high_mul != nullptr && high_mul[o].ok && !flat && !bytes.ok) {
             // Output only: the 16-lane route on each block's sums in registers, into the output bytes.
@@ -468,7 +473,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             continue;
           }
           int64_t pitch = 0;
-          const int32_t* sums = bytes.ok ? channel_sums_bytes(L, bytes, byte_plane, w, pitch) : channel_sums_int16(L, pl, k, w, pitch);
+          const int32_t* sums = bytes.ok ? channel_sums_bytes(L, bytes, byte_plane, o, pitch) : channel_sums_int16(L, pl, k, w, pitch);
           if (high_mul != nullptr && high_mul[o].ok) {
             // Output only, flat planes: the 16-lane route straight into the output bytes, row by row.
             requant_rows16(L, sums, pitch, high_mul[o], static_cast<int32_t>(out.requant->lo()), static_cast<int32_t>(out.requant->hi()),
@@ -494,6 +499,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     });
     PathCounters& pc = path_counters();
     pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
+    if (compacted.load()) pc.add(Path::depthwise_bytes_compact);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
     return total;

@@ -41,7 +41,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, 
   for (int i = 0; i < k.KH * k.groups; ++i) k.w[i] = _mm512_set1_epi32(t.w[i]);
   k.W = L.W, k.H = L.H, k.PW = L.PW, k.stride_w = L.stride_w, k.stride_h = L.stride_h, k.dilation_h = L.dilation_h;
   k.pad_left = L.pad_left, k.pad_top = L.pad_top;
-  k.start = t.start;
+  k.start = B.is_signed ? -128 * t.weight_sum : 0;
   return k;
 }
 
@@ -129,6 +129,33 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
   r = local;
 }
 
+// Chunks of 64 positions: four blocks' outputs as bytes in one register, compacted by vpermb into the
+// chunk's outputs and written by one masked store. kFlat: blocks from the padded copy; else block b is
+// output row b, read from the plane.
+template <bool kFlat, bool kShiftLeft, bool kTrack, int kKH, int kG>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_compact_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                          const uint8_t* plane, const BytesTaps& t,
+                                                                                          const HighMulChannel& hm, int32_t lo, int32_t hi,
+                                                                                          uint8_t* dst, Ranges32& r) {
+  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
+  Ranges32 local = r;  // in registers (the byte stores may alias r)
+  for (int j = 0; j < B.chunks; ++j) {
+    __m128i x[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+    for (int b = 0; b < 4 && 64 * j + 16 * b < B.q_total; ++b) {
+      const int64_t q0 = 64 * j + 16 * b;
+      const __m512i sums = kFlat ? flat_block(k, plane, q0) : row_block(k, plane, q0 / 16, 0);
+      x[b] = _mm512_maskz_cvtepi32_epi8(0xFFFF, requant_high_mul16_value<kShiftLeft, kTrack>(sums, B.valid[q0 / 16], h, local));
+    }
+    // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+    const __m512i low = _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), _mm256_set_m128i(x[1], x[0]), 0);
+    const __m512i bytes = _mm512_maskz_inserti64x4(0xFF, low, _mm256_set_m128i(x[3], x[2]), 1);
+    const __m512i out = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(B.compact[j]), bytes);
+    _mm512_mask_storeu_epi8(dst + B.p_begin[j], lanes64(0, B.p_begin[j + 1] - B.p_begin[j]), out);
+  }
+  r = local;
+}
+
 }  // namespace
 
 BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in, Isa isa) {
@@ -137,12 +164,32 @@ BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in,
   const bool pad_fits = in.is_signed ? L.pad_value >= -128 && L.pad_value <= 127 : L.pad_value >= 0 && L.pad_value <= 255;
   B.groups = static_cast<int>((L.KW + 3) / 4);
   if (!vbmi || !uses_avx512(isa) || in.bytes == nullptr || in.wide != nullptr || !L.acc32 || !L.int8_weights || !pad_fits ||
-      L.dilation_w != 1 || L.stride_w < 1 || L.stride_w > 3 || L.KW > 8 || L.KH * B.groups > 16)
+      L.dilation_w != 1 || L.stride_w < 1 || L.stride_w > 3 || L.KW > 8 || L.KH * B.groups > 16 ||
+      L.byte_taps.size() != static_cast<size_t>(L.O))
     return B;
   B.ok = true;
   B.is_signed = in.is_signed;
   B.pad_byte = static_cast<uint8_t>(L.pad_value);
   B.flat = L.stride_h == L.stride_w && L.PW < 16;
+  // Positions q = y*pitch + x: the padded row's (flat), or one 16-lane block per row (rows of <= 16).
+  B.pitch = B.flat ? L.PW : 16;
+  B.q_total = (L.OH - 1) * B.pitch + L.OW;
+  if ((B.flat || L.OW <= 16) && B.q_total <= 256) {
+    B.chunks = static_cast<int>((B.q_total + 63) / 64);
+    int64_t p = 0;
+    for (int j = 0; j < B.chunks; ++j) {
+      B.p_begin[j] = p;
+      std::memset(B.compact[j], 0, 64);
+      for (; p < L.OH * L.OW; ++p) {
+        const int64_t q = p / L.OW * B.pitch + p % L.OW;
+        if (q >= 64 * (j + 1)) break;
+        B.compact[j][p - B.p_begin[j]] = static_cast<uint8_t>(q - 64 * j);
+      }
+    }
+    B.p_begin[B.chunks] = p;
+    for (int64_t q = 0; q < B.q_total; ++q)
+      if (q % B.pitch < L.OW) B.valid[q / 16] = static_cast<uint16_t>(B.valid[q / 16] | (1u << (q % 16)));
+  }
   for (int g = 0; g < 2; ++g)
     for (int i = 0; i < 16; ++i)
       for (int j = 0; j < 4; ++j) {
@@ -152,27 +199,40 @@ BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in,
   return B;
 }
 
-BytesTaps bytes_taps(const DepthwiseLayer& L, const BytesDepthwise& B, const int32_t* w) {
-  BytesTaps t;
-  int32_t sum = 0;
-  for (int64_t ky = 0; ky < L.KH; ++ky)
-    for (int g = 0; g < B.groups; ++g) {
-      uint32_t dword = 0;
-      for (int j = 0; j < 4; ++j) {
-        const int64_t kx = 4 * g + j;
-        const int32_t v = kx < L.KW ? w[ky * L.KW + kx] : 0;
-        sum += v;
-        dword |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(v))) << (8 * j);
+void pack_byte_taps(DepthwiseLayer& L) {
+  const int64_t groups = (L.KW + 3) / 4;
+  L.byte_taps.clear();
+  if (!L.int8_weights || L.KW > 8 || L.KH * groups > 16) return;
+  L.byte_taps.resize(static_cast<size_t>(L.O));
+  for (int64_t o = 0; o < L.O; ++o) {
+    const int32_t* w = L.weight.data() + o * L.KH * L.KW;
+    BytesTaps& t = L.byte_taps[static_cast<size_t>(o)];
+    for (int64_t ky = 0; ky < L.KH; ++ky)
+      for (int64_t g = 0; g < groups; ++g) {
+        uint32_t dword = 0;
+        for (int64_t j = 0; j < 4; ++j) {
+          const int64_t kx = 4 * g + j;
+          const int32_t v = kx < L.KW ? w[ky * L.KW + kx] : 0;
+          t.weight_sum += v;
+          dword |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(v))) << (8 * j);
+        }
+        t.w[ky * groups + g] = static_cast<int32_t>(dword);
       }
-      t.w[ky * B.groups + g] = static_cast<int32_t>(dword);
-    }
-  t.start = B.is_signed ? -128 * sum : 0;
-  return t;
+  }
 }
 
-void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, uint8_t* padded) {
-  std::memset(padded, B.pad_byte, static_cast<size_t>(L.PH * L.PW));
-  for (int64_t y = 0; y < L.H; ++y) std::memcpy(padded + (y + L.pad_top) * L.PW + L.pad_left, plane + y * L.W, static_cast<size_t>(L.W));
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                             const uint8_t* plane, uint8_t* padded) {
+  const __m128i pad = _mm_set1_epi8(static_cast<char>(B.pad_byte));
+  // Lanes [pad_left, pad_left + W) of each padded row are the input row; the 16-byte stores overlap the
+  // next row, which is written after them.
+  const __mmask16 cols = static_cast<__mmask16>(lanes64(L.pad_left, L.pad_left + L.W));
+  for (int64_t r = 0; r < L.PH; ++r) {
+    const int64_t y = r - L.pad_top;
+    // Masked-off lanes are never read, so the address may point before the row's first byte.
+    const __m128i v = y >= 0 && y < L.H ? _mm_mask_loadu_epi8(pad, cols, plane + y * L.W - L.pad_left) : pad;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(padded + r * L.PW), v);
+  }
 }
 
 int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, int32_t* sums) {
@@ -185,6 +245,18 @@ void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const
     const bool left = h.params.lshift != 0;
     (track ? (left ? requant_shaped<true, true, kKH, kG> : requant_shaped<false, true, kKH, kG>)
            : (left ? requant_shaped<true, false, kKH, kG> : requant_shaped<false, false, kKH, kG>))(L, B, plane, t, h, lo, hi, dst, r);
+  });
+}
+
+void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
+                           const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
+  with_shape(L, [&]<int kKH, int kG>() {
+    const bool left = h.params.lshift != 0;
+    auto pick = [&]<bool kFlat>() {
+      return track ? (left ? requant_compact_shaped<kFlat, true, true, kKH, kG> : requant_compact_shaped<kFlat, false, true, kKH, kG>)
+                   : (left ? requant_compact_shaped<kFlat, true, false, kKH, kG> : requant_compact_shaped<kFlat, false, false, kKH, kG>);
+    };
+    (B.flat ? pick.template operator()<true>() : pick.template operator()<false>())(L, B, plane, t, h, lo, hi, dst, r);
   });
 }
 

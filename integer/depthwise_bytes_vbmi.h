@@ -15,6 +15,10 @@
 // Small planes (stride_h == stride_w, a padded row narrower than 16) run "flat": the plane is copied
 // once with its padding, and output (y, x) at q = y*PW + x reads tap (ky, kx) at s*q + ky*dh*PW + kx,
 // contiguous in q, so one 16-output block spans several rows instead of leaving most lanes idle.
+//
+// Planes of at most 256 positions q (flat, or rows of at most 16 outputs, q = 16*y + x) keep the
+// 16-lane requant of each block in registers: four blocks' bytes (64 positions) are compacted by one
+// vpermb into the outputs they hold (the lanes at x >= OW dropped) and written by one masked store.
 #pragma once
 
 #include <cstdint>
@@ -37,18 +41,24 @@ struct BytesDepthwise {
   int groups = 1;             // 4-tap groups per kernel row: ceil(KW / 4)
   uint8_t pad_byte = 0;       // pad_value as stored (two's complement when signed)
   alignas(64) uint8_t index[2][64];  // vpermb indices of group g
+  // Positions q = y*pitch + x (pitch PW when flat, else 16). Planes of at most 256 of them, flat or
+  // rows of <= 16 outputs: chunk j holds q in [64j, 64j + 64), the outputs p in [p_begin[j],
+  // p_begin[j + 1]); lane i of its compaction takes byte compact[j][i] (q(p_begin[j] + i) - 64j).
+  int chunks = 0;                    // 0: no compaction (flat sums go through an int32 plane)
+  int64_t pitch = 16, q_total = 0;   // q_total = (OH - 1) * pitch + OW
+  int64_t p_begin[5] = {};
+  uint16_t valid[16] = {};           // block b: the lanes that are outputs (x < OW, q < q_total)
+  alignas(64) uint8_t compact[4][64];
 };
 BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in, Isa isa);
 
-// The per-channel weight dwords: [ky][g] four int8 weights, and the accumulator's start (the signed
-// offset's correction).
-struct BytesTaps {
-  int32_t w[16];
-  int32_t start = 0;
-};
-BytesTaps bytes_taps(const DepthwiseLayer& L, const BytesDepthwise& B, const int32_t* w);
+// The per-channel weight dwords (DepthwiseByteTaps in plan.h), packed into L.byte_taps by the planner
+// when the kernel rows fit (KW <= 8, KH * ceil(KW / 4) <= 16, int8 weights); left empty otherwise.
+using BytesTaps = DepthwiseByteTaps;
+void pack_byte_taps(DepthwiseLayer& L);
 
-// Flat planes: the padded copy of one input plane into `padded` (PH*PW + 64 bytes).
+// Flat planes: the padded copy of one input plane into `padded` (PH*PW + 64 bytes), a masked 16-byte
+// load and store per padded row (PW < 16).
 void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, uint8_t* padded);
 
 // The int32 sums (without bias) of one output channel: output (y, x) at sums[y*pitch + x]; returns pitch.
@@ -59,5 +69,10 @@ int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8
 // widen r by the accumulators and outputs (false only where the plan proved them, ranges_proven).
 void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
                          const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track);
+
+// B.chunks > 0: the same compacted in registers into the output bytes (OH*OW of them at dst); `plane`
+// as for sums_bytes (the padded copy when flat).
+void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
+                           const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track);
 
 }  // namespace qv::integer

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "integer/conv_rows.h"
+#include "integer/depthwise_bytes_vbmi.h"
 #include "reference/parallel.h"
 #include "reference/shapes.h"
 
@@ -195,6 +196,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
   L->int16 = L->acc32 && in.lo >= INT16_MIN && in.hi <= INT16_MAX &&
              std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT16_MIN && w <= INT16_MAX; });
   L->int8_weights = std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT8_MIN && w <= INT8_MAX; });
+  pack_byte_taps(*L);
   why = std::string("depthwise ") + (L->acc32 ? "acc32" : "acc64");
   return L;
 }

@@ -62,6 +62,14 @@ struct GemmLayer {
 };
 
 // Depthwise conv2d: output channel o reads input channel o / (O / C) only.
+// One output channel's weights for the byte depthwise kernel (depthwise_bytes_vbmi.h): the dword of
+// kernel row ky's 4-tap group g at w[ky * groups + g] (four int8 weights, 0 past KW), and their sum
+// (the signed inputs' +128 offset is corrected by -128 * weight_sum).
+struct DepthwiseByteTaps {
+  int32_t w[16] = {};
+  int32_t weight_sum = 0;
+};
+
 struct DepthwiseLayer {
   int64_t C = 0, H = 0, W = 0, O = 0, KH = 1, KW = 1, OH = 1, OW = 1, PH = 1, PW = 1;
   int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
@@ -69,6 +77,7 @@ struct DepthwiseLayer {
   bool acc32 = true;             // else int64 accumulation (proven not to overflow)
   bool int16 = false;            // acc32, and inputs (padding included) and weights inside int16: vpdpwssd
   bool int8_weights = false;     // every weight inside int8 (the byte kernel, depthwise_bytes_vbmi.h)
+  std::vector<DepthwiseByteTaps> byte_taps;  // [O], packed once by the planner where the byte kernel's shape fits
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
   std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|

@@ -61,12 +61,13 @@ __attribute__((target("avx512f"), always_inline)) inline HighMul16 high_mul16(co
                    _mm512_set1_epi32(hi),     _mm_cvtsi32_si128(p.rshift), _mm_cvtsi32_si128(p.lshift)};
 }
 
-// 16 sums x (lanes in `mask`) to bytes at dst, widening the ranges by x + add (the accumulator: the
-// caller proved |add| + max|x| < 2^31) and y. kTrack false: the ranges are left alone, for a layer whose
-// plan proved both inside their declared types (NodePlan::ranges_proven), which saves 5 of ~17 operations.
+// The outputs y of 16 sums x as int32 lanes, widening the ranges by x + add (the accumulator: the
+// caller proved |add| + max|x| < 2^31) and y over the lanes in `mask`. kTrack false: the ranges are left
+// alone, for a layer whose plan proved both inside their declared types (NodePlan::ranges_proven), which
+// saves 5 of ~17 operations.
 template <bool kShiftLeft, bool kTrack = true>
-__attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16_step(__m512i x, __mmask16 mask, const HighMul16& h,
-                                                                                            uint8_t* dst, Ranges32& r) {
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i requant_high_mul16_value(__m512i x, __mmask16 mask,
+                                                                                                const HighMul16& h, Ranges32& r) {
   if constexpr (kTrack) {
     const __m512i acc = _mm512_maskz_add_epi32(0xFFFF, x, h.add);
     r.acc_lo = _mm512_mask_min_epi32(r.acc_lo, mask, r.acc_lo, acc), r.acc_hi = _mm512_mask_max_epi32(r.acc_hi, mask, r.acc_hi, acc);
@@ -79,7 +80,14 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_h
   const __m512i high = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi64(0xFF, even, 32), 0xAAAA, odd);
   const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, _mm512_maskz_sra_epi32(0xFFFF, high, h.rshift), h.lo), h.hi);
   if constexpr (kTrack) r.y_lo = _mm512_mask_min_epi32(r.y_lo, mask, r.y_lo, y), r.y_hi = _mm512_mask_max_epi32(r.y_hi, mask, r.y_hi, y);
-  _mm512_mask_cvtepi32_storeu_epi8(dst, mask, y);
+  return y;
+}
+
+// The same 16 sums to bytes at dst (lanes in `mask`).
+template <bool kShiftLeft, bool kTrack = true>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void requant_high_mul16_step(__m512i x, __mmask16 mask, const HighMul16& h,
+                                                                                            uint8_t* dst, Ranges32& r) {
+  _mm512_mask_cvtepi32_storeu_epi8(dst, mask, requant_high_mul16_value<kShiftLeft, kTrack>(x, mask, h, r));
 }
 
 // dst[i] = requant_high_mul_scalar(t[i]) for i in [0, n), any n (masked tail), widening the ranges by

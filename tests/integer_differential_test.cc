@@ -336,7 +336,10 @@ TEST_P(IntegerTier, RandomDepthwiseEqualsReference) {
 // whenever its conditions hold, through both its row and flat layouts, signed and unsigned.
 bool cpu_has_vbmi() { return __builtin_cpu_supports("avx512vbmi"); }
 
-void byte_depthwise_property(Isa isa) {
+// flat_shapes: only shapes of the kernel's flat layout (stride_h == stride_w, padded rows narrower than
+// 16). A plane of <= 256 positions (flat, or rows of <= 16 outputs at pitch 16) must have its fused
+// requant compacted in registers (requant_compact_bytes).
+void byte_depthwise_property(Isa isa, bool flat_shapes) {
   std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
   const IntType in_type = *gen_type(2, 8), w_type = *gen_type(2, 8);
   const int64_t C = *rc::gen::element<int64_t>(2, 3, 5, 16, 17);  // groups == C > 1: the planner's depthwise layers
@@ -344,8 +347,8 @@ void byte_depthwise_property(Isa isa) {
   op.groups = static_cast<int>(C);
   const int64_t O = C * *rc::gen::element<int64_t>(1, 1, 2);
   const int64_t KH = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8), KW = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8, 9);
-  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = *rc::gen::element(1, 1, 2, 2, 3, 4);
-  op.dilation_h = *rc::gen::element(1, 1, 2), op.dilation_w = *rc::gen::element(1, 1, 1, 1, 2);
+  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = flat_shapes ? op.stride_h : *rc::gen::element(1, 1, 2, 2, 3, 4);
+  op.dilation_h = *rc::gen::element(1, 1, 2), op.dilation_w = flat_shapes ? 1 : *rc::gen::element(1, 1, 1, 1, 2);
   op.pad_top = *rc::gen::inRange(0, 4), op.pad_bottom = *rc::gen::inRange(0, 4);
   op.pad_left = *rc::gen::inRange(0, 4), op.pad_right = *rc::gen::inRange(0, 4);
   op.weight = random_tensor({O, 1, KH, KW}, w_type, "OIHW", rng);
@@ -354,28 +357,52 @@ void byte_depthwise_property(Isa isa) {
   op.pad_value = *rc::gen::inRange(0, 8) != 0 ? gen_value(in_type) : gen_value(IntType{12, true});
   const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (KH - 1) + 1 - op.pad_top - op.pad_bottom);
   const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (KW - 1) + 1 - op.pad_left - op.pad_right);
-  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_row_width());
+  const int64_t H = std::max(min_h, *gen_spatial());
+  // Flat: W up to 15 - pads (the padded row narrower than 16), at least the kernel's width.
+  const int64_t W = flat_shapes ? std::max(min_w, *rc::gen::inRange<int64_t>(1, std::max<int64_t>(2, 16 - op.pad_left - op.pad_right)))
+                                : std::max(min_w, *gen_row_width());
   IntTensor input = random_tensor({*rc::gen::element<int64_t>(1, 1, 2), C, H, W}, in_type, "NCHW", rng);
   const bool pad_fits = in_type.is_signed ? op.pad_value >= -128 && op.pad_value <= 127 : op.pad_value >= 0 && op.pad_value <= 255;
   // vpdpbusd multiplies by signed bytes: an unsigned 8-bit weight above 127 keeps the layer off the kernel.
   const bool int8_weights = std::all_of(op.weight.data.begin(), op.weight.data.end(), [](int64_t w) { return w >= -128 && w <= 127; });
   const bool applies =
       integer::uses_avx512(isa) && cpu_has_vbmi() && pad_fits && int8_weights && op.dilation_w == 1 && op.stride_w <= 3 && KW <= 8;
-  const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
+  const Shape out_shape = reference::conv2d_output_shape(op, input.shape);
+  const int64_t PW = W + op.pad_left + op.pad_right, OH = out_shape[2], OW = out_shape[3];
+  const bool flat = applies && op.stride_h == op.stride_w && PW < 16;
+  const bool compact_fits = applies && (flat ? (OH - 1) * PW + OW <= 256 : OW <= 16 && (OH - 1) * 16 + OW <= 256);
+  const LayerCase k = make_conv_case(std::move(op), std::move(input), flat_shapes || *rc::gen::inRange(0, 5) != 0);
+  const int threads = *rc::gen::inRange(1, 4);
+  // The compaction runs where it fits when the requant is fused into bytes and the planner granted some
+  // channel the 16-lane route (only the output kept: no int32 plane wanted).
+  bool compact = false;
+  if (compact_fits && k.net.nodes.size() == 3 && k.net.nodes[2].output.type.bits <= 8) {
+    const integer::Plan plan(k.net, integer::Options{.threads = threads, .isa = std::string(to_string(isa))});
+    const integer::NodePlan& np = plan.nodes()[1];
+    compact = np.fuses_next && std::any_of(np.high_mul.begin(), np.high_mul.end(), [](const integer::HighMulChannel& h) { return h.ok; });
+  }
   integer::PathCounters& pc = integer::path_counters();
-  const uint64_t before = pc.get(Path::depthwise_bytes_vbmi);
-  check_output_only(k, isa, *rc::gen::inRange(1, 4));
-  const uint64_t ran = pc.get(Path::depthwise_bytes_vbmi) - before;
+  const uint64_t before = pc.get(Path::depthwise_bytes_vbmi), compact_before = pc.get(Path::depthwise_bytes_compact);
+  check_output_only(k, isa, threads);
+  const uint64_t ran = pc.get(Path::depthwise_bytes_vbmi) - before, compacted = pc.get(Path::depthwise_bytes_compact) - compact_before;
   if (applies && ran == 0) RC_FAIL("the byte depthwise kernel did not run\n" + k.summary + "\n" + plan_of(k.net, isa));
   if (!applies && ran != 0) RC_FAIL("the byte depthwise kernel ran outside its conditions\n" + k.summary);
-  RC_TAG(applies ? "byte kernel" : "other kernel");
+  if (compact && compacted == 0) RC_FAIL("the planes were not compacted in registers\n" + k.summary + "\n" + plan_of(k.net, isa));
+  if (!compact_fits && compacted != 0) RC_FAIL("the compaction ran on a plane it does not fit\n" + k.summary);
+  RC_TAG(applies ? std::string(flat ? "byte kernel, flat" : "byte kernel, rows") + (compact ? ", compacted" : "") : "other kernel");
   RC_TAG(int8_weights ? "int8 weights" : "weights beyond int8");
 }
 
 TEST_P(IntegerTier, RandomByteDepthwiseEqualsReference) {
   const Isa tier = GetParam();
   if (integer::uses_avx512(tier) && !cpu_has_vbmi()) std::cout << "[ SKIPPED  ] depthwise_bytes_vbmi: this CPU lacks AVX512-VBMI\n";
-  EXPECT_TRUE(rc::check("output only: depthwise on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier); }));
+  EXPECT_TRUE(rc::check("output only: depthwise on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier, false); }));
+}
+
+TEST_P(IntegerTier, RandomFlatByteDepthwiseEqualsReference) {
+  const Isa tier = GetParam();
+  if (integer::uses_avx512(tier) && !cpu_has_vbmi()) std::cout << "[ SKIPPED  ] depthwise_bytes_compact: this CPU lacks AVX512-VBMI\n";
+  EXPECT_TRUE(rc::check("output only: flat depthwise planes on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier, true); }));
 }
 
 void linear_property(Isa tier, Checker check) {
@@ -981,9 +1008,9 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
   }
   if (integer::uses_avx512(tier)) {
     if (cpu_has_vbmi())
-      expected.push_back(Path::depthwise_bytes_vbmi);  // the packed depthwise layers of evaluate_output
+      expected.insert(expected.end(), {Path::depthwise_bytes_vbmi, Path::depthwise_bytes_compact});  // the packed depthwise layers of evaluate_output
     else
-      std::cout << "[ SKIPPED  ] path depthwise_bytes_vbmi: this CPU lacks AVX512-VBMI\n";
+      std::cout << "[ SKIPPED  ] paths depthwise_bytes_vbmi, depthwise_bytes_compact: this CPU lacks AVX512-VBMI\n";
   }
   for (const Path p : expected) EXPECT_GT(pc.get(p), before[p]) << "path " << to_string(p) << " never ran on " << isa();
 }
