@@ -16,9 +16,9 @@
 // once with its padding, and output (y, x) at q = y*PW + x reads tap (ky, kx) at s*q + ky*dh*PW + kx,
 // contiguous in q, so one 16-output block spans several rows instead of leaving most lanes idle.
 //
-// Planes of at most 256 positions q (flat, or rows of at most 16 outputs, q = 16*y + x) keep the
-// 16-lane requant of each block in registers: four blocks' bytes (64 positions) are compacted by one
-// vpermb into the outputs they hold (the lanes at x >= OW dropped) and written by one masked store.
+// Flat planes of at most 256 positions q, and rows of at most 16 outputs, keep the 16-lane requant of
+// each block in registers: four blocks' bytes (64 lanes) are compacted by one vpermb into the outputs
+// they hold (the lanes at x >= OW dropped) and written by one masked store.
 #pragma once
 
 #include <cstdint>
@@ -41,13 +41,14 @@ struct BytesDepthwise {
   int groups = 1;             // 4-tap groups per kernel row: ceil(KW / 4)
   uint8_t pad_byte = 0;       // pad_value as stored (two's complement when signed)
   alignas(64) uint8_t index[2][64];  // vpermb indices of group g
-  // Positions q = y*pitch + x (pitch PW when flat, else 16). Planes of at most 256 of them, flat or
-  // rows of <= 16 outputs: chunk j holds q in [64j, 64j + 64), the outputs p in [p_begin[j],
-  // p_begin[j + 1]); lane i of its compaction takes byte compact[j][i] (q(p_begin[j] + i) - 64j).
-  int chunks = 0;                    // 0: no compaction (flat sums go through an int32 plane)
-  int64_t pitch = 16, q_total = 0;   // q_total = (OH - 1) * pitch + OW
+  // The compaction of the 16-lane requant's bytes (chunks > 0). Flat planes of at most 256 positions
+  // q = y*PW + x: chunk j holds q in [64j, 64j + 64), the outputs p in [p_begin[j], p_begin[j + 1]),
+  // lane i of its compaction takes byte compact[j][i] (q(p_begin[j] + i) - 64j). Rows of OW <= 16:
+  // a chunk is four rows of 16 lanes, the same compact[0] for all.
+  int chunks = 0;                    // 0: no compaction
+  int64_t q_total = 0;               // flat: (OH - 1) * PW + OW
   int64_t p_begin[5] = {};
-  uint16_t valid[16] = {};           // block b: the lanes that are outputs (x < OW, q < q_total)
+  uint16_t valid[16] = {};           // block b (of the plane when flat, of the chunk for rows): its output lanes
   alignas(64) uint8_t compact[4][64];
 };
 BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in, Isa isa);
