@@ -20,7 +20,7 @@ __mmask64 lanes64(int64_t a, int64_t b) {
 // What the loops read, copied out of the layer, the kernel and the taps into locals: the output stores
 // are byte stores, which may alias anything, so values read through references would be reloaded
 // after every store (the weights' broadcasts too, on the port vpermb needs).
-template <int kKH, int kG>
+template <int kKH, int kG, bool kSigned>
 struct Operands {
   __m512i index[2], pad, flip;
   __m512i w[kKH > 0 ? kKH * kG : 16];  // [ky * groups + g]: the taps' dwords broadcast (KH * groups <= 16)
@@ -29,10 +29,10 @@ struct Operands {
   int32_t start;
 };
 
-template <int kKH, int kG>
-__attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, kG> operands(const DepthwiseLayer& L, const BytesDepthwise& B,
+template <int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, kG, kSigned> operands(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                            const BytesTaps& t) {
-  Operands<kKH, kG> k;
+  Operands<kKH, kG, kSigned> k;
   k.index[0] = _mm512_load_si512(B.index[0]), k.index[1] = _mm512_load_si512(B.index[1]);
   k.pad = _mm512_set1_epi8(static_cast<char>(B.pad_byte));
   k.flip = _mm512_set1_epi8(static_cast<char>(B.is_signed ? 0x80 : 0));
@@ -46,11 +46,11 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, 
 }
 
 // The taps of kernel row ky on the 64 bytes v (column j of the window at lane byte j).
-template <int kKH, int kG>
+template <int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i add_row(__m512i acc, __m512i v,
-                                                                                                     const Operands<kKH, kG>& k, int ky) {
+                                                                                                     const Operands<kKH, kG, kSigned>& k, int ky) {
   const int groups = kG > 0 ? kG : k.groups;
-  v = _mm512_xor_si512(v, k.flip);  // signed: the +128 offset (flip is 0 for unsigned)
+  if constexpr (kSigned) v = _mm512_xor_si512(v, k.flip);  // the +128 offset
   // maskz form: GCC 12 warns on the unmasked one's undefined source under -Werror.
   for (int g = 0; g < groups; ++g)
     acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_permutexvar_epi8(~__mmask64{0}, k.index[g], v), k.w[ky * groups + g]);
@@ -58,8 +58,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
 }
 
 // The sums of outputs (y, x0 .. x0 + 15) read from the input plane (rows: no padded copy).
-template <int kKH, int kG>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i row_block(const Operands<kKH, kG>& k,
+template <int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i row_block(const Operands<kKH, kG, kSigned>& k,
                                                                                                        const uint8_t* plane, int64_t y,
                                                                                                        int64_t x0) {
   const int KH = kKH > 0 ? kKH : k.KH;
@@ -76,8 +76,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
 }
 
 // Flat: the sums of outputs q0 .. q0 + 15 (q = y*PW + x) from the padded copy.
-template <int kKH, int kG>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i flat_block(const Operands<kKH, kG>& k,
+template <int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i flat_block(const Operands<kKH, kG, kSigned>& k,
                                                                                                         const uint8_t* padded, int64_t q0) {
   const int KH = kKH > 0 ? kKH : k.KH;
   __m512i acc = _mm512_set1_epi32(k.start);
@@ -85,20 +85,23 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   return acc;
 }
 
-// f.template operator()<kKH, kG>() with the shape fixed at compile time for 3x3, 5x5 and 7x7.
+// f.template operator()<kKH, kG, kSigned>() with the shape fixed at compile time for 3x3, 5x5 and 7x7,
+// and the signedness (unsigned inputs skip the offset's xor: 3 of a 3x3 block's ~24 operations).
 template <class F>
-decltype(auto) with_shape(const DepthwiseLayer& L, F&& f) {
-  if (L.KH == 3 && L.KW == 3) return f.template operator()<3, 1>();
-  if (L.KH == 5 && L.KW == 5) return f.template operator()<5, 2>();
-  if (L.KH == 7 && L.KW == 7) return f.template operator()<7, 2>();
-  return f.template operator()<0, 0>();
+decltype(auto) with_shape(const DepthwiseLayer& L, const BytesDepthwise& B, F&& f) {
+  const auto signedness = [&]<int kKH, int kG>() {
+    return B.is_signed ? f.template operator()<kKH, kG, true>() : f.template operator()<kKH, kG, false>();
+  };
+  if (L.KH == 3 && L.KW == 3) return signedness.template operator()<3, 1>();
+  if (L.KH == 5 && L.KW == 5) return signedness.template operator()<5, 2>();
+  if (L.KH == 7 && L.KW == 7) return signedness.template operator()<7, 2>();
+  return signedness.template operator()<0, 0>();
 }
-
-template <int kKH, int kG>
+template <int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                      const uint8_t* plane, const BytesTaps& t,
                                                                                      int32_t* sums) {
-  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
   const int64_t OH = L.OH, OW = L.OW;
   if (B.flat) {
     const int64_t total = (OH - 1) * k.PW + OW;
@@ -111,12 +114,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_s
   return OW;
 }
 
-template <bool kShiftLeft, bool kTrack, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                      const uint8_t* plane, const BytesTaps& t,
                                                                                      const HighMulChannel& hm, int32_t lo, int32_t hi,
                                                                                      uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
   const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   const int64_t OH = L.OH, OW = L.OW;
@@ -143,21 +146,21 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline voi
 }
 
 // Flat: the block at q0 requantized and narrowed (zero past the plane's positions).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i flat_bytes(
-    const Operands<kKH, kG>& k, const uint8_t* padded, const BytesDepthwise& B, int64_t q0, const HighMul16& h, Ranges32& local) {
+    const Operands<kKH, kG, kSigned>& k, const uint8_t* padded, const BytesDepthwise& B, int64_t q0, const HighMul16& h, Ranges32& local) {
   if (q0 >= B.q_total) return _mm_setzero_si128();
   const __m512i y = requant_high_mul16_value<kShiftLeft, kTrack>(flat_block(k, padded, q0), B.valid[q0 / 16], h, local);
   return _mm512_maskz_cvtepi32_epi8(0xFFFF, y);
 }
 
 // Flat: chunk j's blocks from the padded copy, its own compaction (B.compact[j]).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_compact_flat(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                            const uint8_t* padded, const BytesTaps& t,
                                                                                            const HighMulChannel& hm, int32_t lo, int32_t hi,
                                                                                            uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
   const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   for (int j = 0; j < B.chunks; ++j) {
@@ -170,9 +173,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_c
 }
 
 // Output row y0 + b, requantized and narrowed (zero past the chunk's rows).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i row_bytes(
-    const Operands<kKH, kG>& k, const uint8_t* plane, const BytesDepthwise& B, int64_t y0, int b, int64_t rows, const HighMul16& h,
+    const Operands<kKH, kG, kSigned>& k, const uint8_t* plane, const BytesDepthwise& B, int64_t y0, int b, int64_t rows, const HighMul16& h,
     Ranges32& local) {
   if (b >= rows) return _mm_setzero_si128();
   const __m512i sums = row_block(k, plane, y0 + b, 0);
@@ -182,12 +185,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
 // Rows of at most 16 outputs: a chunk is four output rows (one block each), the same compaction for
 // every chunk (B.compact[0]); the last chunk may hold fewer rows. (Wider rows measured slower this way
 // than with a masked store per block: 28- and 56-wide layers 1.06-1.16x.)
-template <bool kShiftLeft, bool kTrack, int kKH, int kG>
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_compact_rows(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                            const uint8_t* plane, const BytesTaps& t,
                                                                                            const HighMulChannel& hm, int32_t lo, int32_t hi,
                                                                                            uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG> k = operands<kKH, kG>(L, B, t);
+  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
   const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   const int64_t OH = L.OH, OW = L.OW;
@@ -289,28 +292,28 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pad_plane_bytes(const 
 }
 
 int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, int32_t* sums) {
-  return with_shape(L, [&]<int kKH, int kG>() { return sums_shaped<kKH, kG>(L, B, plane, t, sums); });
+  return with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() { return sums_shaped<kKH, kG, kSigned>(L, B, plane, t, sums); });
 }
 
 void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
                          const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
-  with_shape(L, [&]<int kKH, int kG>() {
+  with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
     const bool left = h.params.lshift != 0;
-    (track ? (left ? requant_shaped<true, true, kKH, kG> : requant_shaped<false, true, kKH, kG>)
-           : (left ? requant_shaped<true, false, kKH, kG> : requant_shaped<false, false, kKH, kG>))(L, B, plane, t, h, lo, hi, dst, r);
+    (track ? (left ? requant_shaped<true, true, kKH, kG, kSigned> : requant_shaped<false, true, kKH, kG, kSigned>)
+           : (left ? requant_shaped<true, false, kKH, kG, kSigned> : requant_shaped<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
   });
 }
 
 void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
                            const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
-  with_shape(L, [&]<int kKH, int kG>() {
+  with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
     const bool left = h.params.lshift != 0;
     if (B.flat)
-      (track ? (left ? requant_compact_flat<true, true, kKH, kG> : requant_compact_flat<false, true, kKH, kG>)
-             : (left ? requant_compact_flat<true, false, kKH, kG> : requant_compact_flat<false, false, kKH, kG>))(L, B, plane, t, h, lo, hi, dst, r);
+      (track ? (left ? requant_compact_flat<true, true, kKH, kG, kSigned> : requant_compact_flat<false, true, kKH, kG, kSigned>)
+             : (left ? requant_compact_flat<true, false, kKH, kG, kSigned> : requant_compact_flat<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
     else
-      (track ? (left ? requant_compact_rows<true, true, kKH, kG> : requant_compact_rows<false, true, kKH, kG>)
-             : (left ? requant_compact_rows<true, false, kKH, kG> : requant_compact_rows<false, false, kKH, kG>))(L, B, plane, t, h, lo, hi, dst, r);
+      (track ? (left ? requant_compact_rows<true, true, kKH, kG, kSigned> : requant_compact_rows<false, true, kKH, kG, kSigned>)
+             : (left ? requant_compact_rows<true, false, kKH, kG, kSigned> : requant_compact_rows<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
   });
 }
 
