@@ -332,6 +332,9 @@ struct PlaneTerms {
   const uint8_t* src[4];
   bool is_signed[4];
   size_t branches = 0;
+  // Every branch's table row is affine (RequantTableOf::affine): term = at_zero + slope * x.
+  bool affine = false;
+  int64_t slope[4] = {}, at_zero = 0;  // at_zero: the branches' sum
 };
 
 PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>& in, size_t channel, int64_t at) {
@@ -344,6 +347,17 @@ PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>
     t.rows64[br] = narrow == nullptr && wide ? wide->channel(channel) - wide->in_lo : nullptr;
     t.src[br] = in[br]->bytes + at;
     t.is_signed[br] = in[br]->type.is_signed;
+  }
+  t.affine = true;
+  for (size_t br = 0; br < in.size() && t.affine; ++br) {
+    const RequantTable* narrow = L.tables[br].get();
+    const RequantTable64* wide = L.tables64[br].get();
+    const std::vector<uint8_t>* affine = narrow ? &narrow->affine : wide ? &wide->affine : nullptr;
+    t.affine = affine != nullptr && channel < affine->size() && (*affine)[channel] != 0;
+    if (!t.affine) break;
+    t.slope[br] = narrow ? narrow->slope[channel] : wide->slope[channel];
+    // Wrapping: the kernels' sums are exact modulo 2^32 or 2^64, and the true sums are proven to fit.
+    t.at_zero = static_cast<int64_t>(static_cast<uint64_t>(t.at_zero) + static_cast<uint64_t>(narrow ? narrow->at_zero[channel] : wide->at_zero[channel]));
   }
   return t;
 }
@@ -368,6 +382,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m51
   return sum;
 }
 
+// The same sums from affine rows (t.affine): at_zero + sum of slope * x by vpmulld, in wrapping int32.
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m512i affine_terms16(const PlaneTerms& t, int64_t k, __mmask16 mask) {
+  __m512i sum = _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(t.at_zero)));
+  for (size_t br = 0; br < t.branches; ++br)
+    sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(table_index16(t, br, k, mask), _mm512_set1_epi32(static_cast<int32_t>(t.slope[br]))));
+  return sum;
+}
+
 // The tabulated add_requant of one (n, c) plane on AVX-512: the gathered sums clamped to [lo, hi] and
 // narrowed into bytes (dst) or widened into int64 (wide).
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(const PlaneTerms& t, int64_t n, int32_t lo, int32_t hi,
@@ -375,7 +397,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(c
   const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
-    const __m512i sum = gathered_terms16(t, k, mask);
+    const __m512i sum = t.affine ? affine_terms16(t, k, mask) : gathered_terms16(t, k, mask);
     const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
     if (dst != nullptr) {
       _mm_mask_storeu_epi8(dst + k, mask, _mm512_maskz_cvtepi32_epi8(0xFFFF, y));
@@ -396,7 +418,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
-    __m512i sum = gathered_terms16(t, k, mask);
+    __m512i sum = t.affine ? affine_terms16(t, k, mask) : gathered_terms16(t, k, mask);
     sum = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
     requant_high_mul16_step<kShiftLeft>(sum, mask, h, dst + k, local);
   }
@@ -423,6 +445,29 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_sums64(c
       const __m512i term = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, t.rows[br], 4);
       s0 = _mm512_add_epi64(s0, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 0)));
       s1 = _mm512_add_epi64(s1, _mm512_maskz_cvtepi32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xFF, term, 1)));
+    }
+    _mm512_mask_storeu_epi64(sums + k, static_cast<__mmask8>(mask), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s0, vlo), vhi));
+    _mm512_mask_storeu_epi64(sums + k + 8, static_cast<__mmask8>(mask >> 8), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s1, vlo), vhi));
+  }
+}
+
+// The same sums from affine rows (t.affine): at_zero + sum of slope * x, each product exact in int64 by
+// vpmuldq (x and slope inside int32), the additions wrapping (the true sums fit int64).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void add_affine_sums64(const PlaneTerms& t, int64_t n, int64_t lo, int64_t hi, int64_t* sums) {
+  const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi), start = _mm512_set1_epi64(t.at_zero);
+  __m512i slope[4];
+  for (size_t br = 0; br < t.branches; ++br) slope[br] = _mm512_set1_epi64(t.slope[br]);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
+    __m512i s0 = start, s1 = start;
+    for (size_t br = 0; br < t.branches; ++br) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(mask, t.src[br] + k);
+      const __m128i high = _mm_srli_si128(bytes, 8);
+      // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+      const __m512i x0 = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi64(0xFF, bytes) : _mm512_maskz_cvtepu8_epi64(0xFF, bytes);
+      const __m512i x1 = t.is_signed[br] ? _mm512_maskz_cvtepi8_epi64(0xFF, high) : _mm512_maskz_cvtepu8_epi64(0xFF, high);
+      s0 = _mm512_add_epi64(s0, _mm512_maskz_mul_epi32(0xFF, x0, slope[br]));
+      s1 = _mm512_add_epi64(s1, _mm512_maskz_mul_epi32(0xFF, x1, slope[br]));
     }
     _mm512_mask_storeu_epi64(sums + k, static_cast<__mmask8>(mask), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s0, vlo), vhi));
     _mm512_mask_storeu_epi64(sums + k + 8, static_cast<__mmask8>(mask >> 8), _mm512_maskz_min_epi64(0xFF, _mm512_maskz_max_epi64(0xFF, s1, vlo), vhi));
@@ -461,6 +506,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
                 hi16 = static_cast<int16_t>(std::min<int64_t>(sum_type.max(), INT16_MAX));
   std::mutex range_mutex;
   MinMax total;
+  std::atomic<bool> any_affine{false}, any_gather{false};  // the terms' routes taken (path counters)
   // Tasks of whole planes, at least ~2048 elements each: the late layers' 7x7 planes would otherwise be
   // tasks of 49 elements, their set-up and the range merge costing as much as the work.
   const int64_t planes_per_task = std::max<int64_t>(1, 2048 / std::max<int64_t>(inner, 1)), plane_count = N * C;
@@ -469,6 +515,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     for (int64_t nc = task * planes_per_task; nc < std::min(plane_count, (task + 1) * planes_per_task); ++nc) {
       const size_t channel = static_cast<size_t>(nc % C);
       const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
+      (terms.affine && !planes ? any_affine : any_gather).store(true, std::memory_order_relaxed);
       if (planes) {
         const HighMulChannel& hm = rq_plan.high_mul[channel];
         const uint8_t* rows[4];
@@ -488,7 +535,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
       } else {
         thread_local std::vector<int64_t> sums;
         if (sums.size() < static_cast<size_t>(inner)) sums.resize(static_cast<size_t>(inner));
-        add_tabulated_sums64(terms, inner, sum_type.min(), sum_type.max(), sums.data());
+        (terms.affine ? add_affine_sums64 : add_tabulated_sums64)(terms, inner, sum_type.min(), sum_type.max(), sums.data());
         rq_plan.requant->apply_narrow(channel, sums.data(), dst + nc * inner, inner, mm.y_min, mm.y_max);
       }
     }
@@ -500,7 +547,9 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   v.bytes = dst;
   PathCounters& pc = path_counters();
   pc.add(Path::requant_table);
-  pc.add(planes ? Path::add_requant_planes_vbmi : Path::add_requant_gather_avx512);
+  if (planes) pc.add(Path::add_requant_planes_vbmi);
+  if (!planes && any_gather.load()) pc.add(Path::add_requant_gather_avx512);
+  if (any_affine.load()) pc.add(Path::add_requant_affine);
   pc.add(registers ? Path::add_requant_then_high_mul16 : Path::add_requant_then_requant);
   if (!registers && rq_plan.requant->narrows_by_ifma()) pc.add(Path::requant_exact_div64_ifma_narrow);
   return true;
@@ -540,11 +589,13 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
     const bool gathered = avx512 && in.size() <= 4 && tables_bound(L) <= INT32_MAX;
     // With every sum inside int32, clamping to the type's range clipped to int32 is the same clamp.
     const int32_t lo32 = static_cast<int32_t>(std::max<int64_t>(lo, INT32_MIN)), hi32 = static_cast<int32_t>(std::min<int64_t>(hi, INT32_MAX));
+    std::atomic<bool> any_affine{false}, any_gather{false};  // the terms' routes taken (path counters)
     pool.run(N * C, [&](int64_t nc) {
       const size_t channel = static_cast<size_t>(nc % C);
       if (gathered) {
-        add_tabulated_avx512(plane_terms(L, in, channel, nc * inner), inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr,
-                             narrow ? nullptr : out.wide.data.data() + nc * inner);
+        const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
+        (terms.affine ? any_affine : any_gather).store(true, std::memory_order_relaxed);
+        add_tabulated_avx512(terms, inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr, narrow ? nullptr : out.wide.data.data() + nc * inner);
         return;
       }
       thread_local std::vector<int64_t> sum;
@@ -568,7 +619,8 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
       }
     });
     path_counters().add(Path::requant_table);
-    if (gathered) path_counters().add(Path::add_requant_gather_avx512);
+    if (any_gather.load()) path_counters().add(Path::add_requant_gather_avx512);
+    if (any_affine.load()) path_counters().add(Path::add_requant_affine);
     return;
   }
   pool.run(N * C, [&](int64_t nc) {

@@ -8,6 +8,25 @@ namespace qv::integer {
 
 namespace {
 
+// Marks the channels whose entries are exactly at_zero + slope * x over the whole table, slope inside
+// int32 and at_zero inside int64 (the kernels multiply 32-bit inputs by the slope in wrapping int32 or
+// int64 arithmetic, exact because the sums they form are proven to fit).
+template <class Entry>
+void find_affine(RequantTableOf<Entry>& t) {
+  const size_t channels = t.values > 0 ? t.y.size() / static_cast<size_t>(t.values) : 0;
+  t.affine.assign(channels, 0), t.slope.assign(channels, 0), t.at_zero.assign(channels, 0);
+  for (size_t c = 0; c < channels; ++c) {
+    const Entry* row = t.channel(c);
+    const __int128 slope = t.values > 1 ? static_cast<__int128>(row[1]) - row[0] : 0;
+    const __int128 at_zero = static_cast<__int128>(row[0]) - slope * t.in_lo;
+    if (slope < INT32_MIN || slope > INT32_MAX || at_zero < INT64_MIN || at_zero > INT64_MAX) continue;
+    bool ok = true;
+    for (int64_t v = 0; v < t.values && ok; ++v) ok = at_zero + slope * (t.in_lo + v) == row[v];
+    if (!ok) continue;
+    t.affine[c] = 1, t.slope[c] = static_cast<int64_t>(slope), t.at_zero[c] = static_cast<int64_t>(at_zero);
+  }
+}
+
 // Every entry is FusedRequant::apply's exact int64 result; nullptr when one lies outside [min, max].
 template <class Entry>
 std::unique_ptr<RequantTableOf<Entry>> tabulate_within(const FusedRequant& rq, int64_t lo, int64_t hi, int64_t min, int64_t max) {
@@ -28,6 +47,7 @@ std::unique_ptr<RequantTableOf<Entry>> tabulate_within(const FusedRequant& rq, i
       t->max_abs = std::max(t->max_abs, std::abs(e));
     }
   }
+  find_affine(*t);
   return t;
 }
 

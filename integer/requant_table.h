@@ -22,6 +22,11 @@ struct RequantTableOf {
   int64_t in_lo = 0, values = 0;  // the table covers inputs [in_lo, in_lo + values)
   std::vector<Entry> y;           // [channel][values]
   int64_t max_abs = 0;            // the largest |entry|: bounds a sum of lookups
+  // Channels whose every entry is at_zero + slope * x (x the input value, slope inside int32): the
+  // residual adds' branches usually are (an integer alpha onto a fine common scale), and then a
+  // multiply replaces the lookup (vpmuldq / vpmulld instead of a gather).
+  std::vector<uint8_t> affine;    // [channel]
+  std::vector<int64_t> slope, at_zero;  // [channel], where affine
   const Entry* channel(size_t c) const { return y.data() + static_cast<int64_t>(c) * values; }
 };
 using RequantTable = RequantTableOf<int32_t>;

@@ -144,6 +144,25 @@ RequantCase gen_requant(int64_t channels, int64_t acc_lo, int64_t acc_hi, int mi
   return k;
 }
 
+// An exact requant with integer alpha and delta per channel, small enough that no output over
+// [in_lo, in_hi] reaches the clamp: its table over the input type is exactly affine (the residual adds'
+// branches onto a fine common scale, RequantTableOf::affine). Some channels get alpha = 0.
+RequantCase gen_affine_requant(int64_t channels, int64_t in_lo, int64_t in_hi, int out_bits) {
+  const IntType out{out_bits, true};
+  const int64_t max_x = std::max<int64_t>({1, -in_lo, in_hi});
+  const int64_t max_alpha = std::max<int64_t>(0, out.max() / 2 / max_x), max_delta = out.max() / 2;
+  ExactRequant f;
+  f.rounding = *rc::gen::elementOf(kAllRoundings);
+  for (int64_t c = 0; c < channels; ++c) {
+    f.alpha.push_back(Rational(*rc::gen::inRange<int64_t>(-max_alpha, max_alpha + 1)));
+    f.delta.push_back(Rational(*rc::gen::inRange<int64_t>(-max_delta, max_delta + 1)));
+  }
+  Requant rq;
+  rq.form = f;
+  rq.lo = out.min(), rq.hi = out.max();
+  return RequantCase{rq, out, "exact affine"};
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Building and comparing.
 
@@ -603,6 +622,7 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   const uint64_t before_planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
   const uint64_t before_gather = integer::path_counters().get(Path::add_requant_gather_avx512);
   const uint64_t before_ifma = integer::path_counters().get(Path::requant_exact_div64_ifma_narrow);
+  const uint64_t before_affine = integer::path_counters().get(Path::add_requant_affine);
   EXPECT_TRUE(rc::check("add_requant + requant on " + isa(), [tier] {
     std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
     const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
@@ -610,8 +630,12 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     // Sometimes wide branch outputs, as the real networks declare them: sums past int32 (int64 sums).
     const bool wide = *rc::gen::arbitrary<bool>();
     const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8), sum = wide ? *gen_type(32, 38) : *gen_type(2, 16);
-    RequantCase ra = gen_requant(C, ta.min(), ta.max(), wide ? 30 : 2, wide ? 36 : 16),
-                rb = gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 36 : 16);
+    // Sometimes integer alphas onto the sum's scale: affine tables, terms by multiplies (add_requant_affine).
+    const bool affine = *rc::gen::inRange(0, 3) == 0;
+    const int bits_a = *rc::gen::inRange(wide ? 30 : 4, wide ? 37 : 17), bits_b = *rc::gen::inRange(wide ? 30 : 4, wide ? 37 : 17);
+    RequantCase ra = affine ? gen_affine_requant(C, ta.min(), ta.max(), bits_a) : gen_requant(C, ta.min(), ta.max(), wide ? 30 : 2, wide ? 36 : 16),
+                rb = affine ? gen_affine_requant(C, tb.min(), tb.max(), bits_b) : gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 36 : 16);
+    RC_TAG(affine ? "affine branches" : "branches of any form");
     RequantCase rq = gen_requant(C, sum.min(), sum.max());
     LayerCase k;
     k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
@@ -634,6 +658,7 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_high_mul16), before) << "no case took the one-pass add and requant";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_requant), before_any) << "no case took the one-pass add and any-route requant";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_gather_avx512), before_gather) << "no case looked its terms up by gathers";
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_affine), before_affine) << "no case computed affine terms by multiplies";
     if (__builtin_cpu_supports("avx512ifma"))
       EXPECT_GT(integer::path_counters().get(Path::requant_exact_div64_ifma_narrow), before_ifma) << "no case divided into bytes by IFMA";
     else
