@@ -176,7 +176,7 @@ struct LayerCase {
 
 IntType accumulator_type(const reference::AccumulatorBound& b) { return *b.covering_type(); }
 
-LayerCase make_conv_case(Conv2dOp op, IntTensor input, bool with_requant) {
+LayerCase make_conv_case(Conv2dOp op, IntTensor input, bool with_requant, int max_out_bits = 16) {
   LayerCase k;
   k.net.name = "conv_case";
   const IntType in_type = input.type;
@@ -191,7 +191,7 @@ LayerCase make_conv_case(Conv2dOp op, IntTensor input, bool with_requant) {
   k.net.nodes.push_back(Node{"conv", {"x"}, ValueInfo{out_shape, acc_type, {}}, std::move(op)});
   k.net.output = "conv";
   if (with_requant) {
-    RequantCase rq = gen_requant(out_shape[1], acc_type.min(), acc_type.max());
+    RequantCase rq = gen_requant(out_shape[1], acc_type.min(), acc_type.max(), 2, max_out_bits);
     s << " requant " << rq.form << " -> " << rq.out_type.name();
     k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{out_shape, rq.out_type, {}}, RequantOp{std::move(rq.rq)}});
     k.net.output = "rq";
@@ -365,7 +365,10 @@ void byte_depthwise_property(Isa isa, bool flat_shapes) {
   Conv2dOp op;
   op.groups = static_cast<int>(C);
   const int64_t O = C * *rc::gen::element<int64_t>(1, 1, 2);
-  const int64_t KH = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8), KW = *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8, 9);
+  // Half the cases the kernels' compiled shapes (3x3, 5x5, 7x7: their own loops), the rest any size.
+  const bool square = *rc::gen::arbitrary<bool>();
+  const int64_t KH = square ? *rc::gen::element<int64_t>(3, 3, 5, 7) : *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8);
+  const int64_t KW = square ? KH : *rc::gen::element<int64_t>(1, 2, 3, 3, 4, 5, 7, 8, 9);
   op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = flat_shapes ? op.stride_h : *rc::gen::element(1, 1, 2, 2, 3, 4);
   op.dilation_h = *rc::gen::element(1, 1, 2), op.dilation_w = flat_shapes ? 1 : *rc::gen::element(1, 1, 1, 1, 2);
   op.pad_top = *rc::gen::inRange(0, 4), op.pad_bottom = *rc::gen::inRange(0, 4);
@@ -379,7 +382,7 @@ void byte_depthwise_property(Isa isa, bool flat_shapes) {
   const int64_t H = std::max(min_h, *gen_spatial());
   // Flat: W up to 15 - pads (the padded row narrower than 16), at least the kernel's width.
   const int64_t W = flat_shapes ? std::max(min_w, *rc::gen::inRange<int64_t>(1, std::max<int64_t>(2, 16 - op.pad_left - op.pad_right)))
-                                : std::max(min_w, *gen_row_width());
+                                : std::max(min_w, *rc::gen::oneOf(gen_row_width(), rc::gen::inRange<int64_t>(17, 41)));  // also 2-block rows
   IntTensor input = random_tensor({*rc::gen::element<int64_t>(1, 1, 2), C, H, W}, in_type, "NCHW", rng);
   const bool pad_fits = in_type.is_signed ? op.pad_value >= -128 && op.pad_value <= 127 : op.pad_value >= 0 && op.pad_value <= 255;
   // vpdpbusd multiplies by signed bytes: an unsigned 8-bit weight above 127 keeps the layer off the kernel.
@@ -390,7 +393,9 @@ void byte_depthwise_property(Isa isa, bool flat_shapes) {
   const int64_t PW = W + op.pad_left + op.pad_right, OH = out_shape[2], OW = out_shape[3];
   const bool flat = applies && op.stride_h == op.stride_w && PW < 16;
   const bool compact_fits = applies && (flat ? (OH - 1) * PW + OW <= 256 : OW <= 16);
-  const LayerCase k = make_conv_case(std::move(op), std::move(input), flat_shapes || *rc::gen::inRange(0, 5) != 0);
+  // Half the requants into <= 8 bits: the fused routes into packed bytes (requant_plane_bytes, compaction).
+  const LayerCase k = make_conv_case(std::move(op), std::move(input), flat_shapes || *rc::gen::inRange(0, 5) != 0,
+                                     *rc::gen::arbitrary<bool>() ? 8 : 16);
   const int threads = *rc::gen::inRange(1, 4);
   // The compaction runs where it fits when the requant is fused into bytes and the planner granted some
   // channel the 16-lane route (only the output kept: no int32 plane wanted).
@@ -422,6 +427,49 @@ TEST_P(IntegerTier, RandomFlatByteDepthwiseEqualsReference) {
   const Isa tier = GetParam();
   if (integer::uses_avx512(tier) && !cpu_has_vbmi()) std::cout << "[ SKIPPED  ] depthwise_bytes_compact: this CPU lacks AVX512-VBMI\n";
   EXPECT_TRUE(rc::check("output only: flat depthwise planes on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier, true); }));
+}
+
+// Every block edge of the byte kernel's rows: 3x3, 5x5 and 7x7 (the compiled shapes), strides 1..3,
+// left and right padding 0..3, row widths around the 16-lane blocks up to past 128 (the widest rows
+// with per-layer block masks), a pad value that differs from the inputs, signed and unsigned inputs,
+// and a dyadic requant into bytes, so that the fused 16-lane route runs in every case.
+TEST_P(IntegerTier, ByteDepthwiseAtEveryBlockEdgeEqualsReference) {
+  const Isa tier = GetParam();
+  if (!integer::uses_avx512(tier) || !cpu_has_vbmi()) GTEST_SKIP() << "the byte depthwise kernel runs on AVX-512 tiers with AVX512-VBMI";
+  std::mt19937_64 rng(20261204);
+  integer::PathCounters& pc = integer::path_counters();
+  int cases = 0;
+  for (const int64_t K : {3, 5, 7})
+    for (const int s : {1, 2, 3})
+      for (int pl = 0; pl <= 3; ++pl)
+        for (int pr = 0; pr <= 3; ++pr)
+          for (const int64_t W : {15, 16, 17, 31, 32, 33, 47, 49, 63, 64, 65, 97, 112, 127, 128, 129, 130}) {
+            const bool is_signed = (cases++ % 2) != 0;
+            const IntType in_type{8, is_signed};
+            Conv2dOp op;
+            op.groups = 2;
+            op.weight = random_tensor({2, 1, K, K}, IntType{8, true}, "OIHW", rng);
+            op.stride_h = op.stride_w = s;
+            op.pad_top = op.pad_bottom = 1, op.pad_left = pl, op.pad_right = pr;
+            op.pad_value = is_signed ? -100 : 200;
+            LayerCase k = make_conv_case(std::move(op), random_tensor({1, 2, K + 1, W}, in_type, "NCHW", rng), false);
+            const Node& conv = k.net.nodes[1];
+            ExactRequant f;
+            f.rounding = Rounding::half_up;
+            for (int o = 0; o < 2; ++o) f.alpha.push_back(Rational(1 + o, int64_t{1} << std::max(1, conv.output.type.bits - 10))), f.delta.push_back(Rational(o));
+            k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
+            k.net.output = "rq";
+            const Trace expected = {*find_entry(evaluate_reference(k.net, k.inputs), k.net.output)};
+            const uint64_t bytes_before = pc.get(Path::depthwise_bytes_vbmi);
+            const uint64_t fused_before = pc.get(Path::requant_high_mul16) + pc.get(Path::requant_high_mul16_untracked);
+            const integer::Plan plan(k.net, integer::Options{.threads = 1 + cases % 2, .isa = std::string(to_string(tier))});
+            const std::string diff = first_difference(expected, integer::evaluate_output(plan, k.inputs));
+            ASSERT_EQ(diff, "") << k.summary;
+            ASSERT_GT(pc.get(Path::depthwise_bytes_vbmi), bytes_before) << "the byte kernel did not run: " << k.summary;
+            ASSERT_GT(pc.get(Path::requant_high_mul16) + pc.get(Path::requant_high_mul16_untracked), fused_before)
+                << "the 16-lane route did not run: " << k.summary;
+          }
+  EXPECT_EQ(cases, 3 * 3 * 4 * 4 * 17);
 }
 
 void linear_property(Isa tier, Checker check) {
