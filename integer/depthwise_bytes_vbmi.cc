@@ -114,14 +114,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_s
   return OW;
 }
 
+// Rows: a masked vpmovdb store per 16-lane block.
 template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
-                                                                                     const uint8_t* plane, const BytesTaps& t,
-                                                                                     const HighMulChannel& hm, int32_t lo, int32_t hi,
-                                                                                     uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
-  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
-  Ranges32 local = r;  // in registers (the byte stores may alias r)
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_rows(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const uint8_t* plane, const HighMul16& h, uint8_t* dst, Ranges32& local) {
   const int64_t OH = L.OH, OW = L.OW;
   if constexpr (kKH > 0) {
     // The known shapes: each output row's input rows (or none: padding) once, and each block's window
@@ -147,7 +143,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
           requant_high_mul16_step<kShiftLeft, kTrack>(acc, static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + 16 * b, local);
         }
       }
-      r = local;
       return;
     }
   }
@@ -157,7 +152,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_s
       requant_high_mul16_step<kShiftLeft, kTrack>(row_block(k, plane, y, x0), static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + x0,
                                                   local);
     }
-  r = local;
 }
 
 // Four blocks' outputs as bytes in one register (x[b] the narrowed block b), compacted by vpermb and
@@ -181,20 +175,14 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
 
 // Flat: chunk j's blocks from the padded copy, its own compaction (B.compact[j]).
 template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_compact_flat(const DepthwiseLayer& L, const BytesDepthwise& B,
-                                                                                           const uint8_t* padded, const BytesTaps& t,
-                                                                                           const HighMulChannel& hm, int32_t lo, int32_t hi,
-                                                                                           uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
-  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
-  Ranges32 local = r;  // in registers (the byte stores may alias r)
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_flat(
+    const Operands<kKH, kG, kSigned>& k, const BytesDepthwise& B, const uint8_t* padded, const HighMul16& h, uint8_t* dst, Ranges32& local) {
   for (int j = 0; j < B.chunks; ++j) {
     const int64_t q0 = 64 * j;  // four named blocks, as in requant_compact_rows
     const __m128i x[4] = {flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0, h, local), flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 16, h, local),
                           flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 32, h, local), flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 48, h, local)};
     store_compacted(x, B.compact[j], dst + B.p_begin[j], B.p_begin[j + 1] - B.p_begin[j]);
   }
-  r = local;
 }
 
 // Output row y0 + b, requantized and narrowed (zero past the chunk's rows).
@@ -211,13 +199,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
 // every chunk (B.compact[0]); the last chunk may hold fewer rows. (Wider rows measured slower this way
 // than with a masked store per block: 28- and 56-wide layers 1.06-1.16x.)
 template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_compact_rows(const DepthwiseLayer& L, const BytesDepthwise& B,
-                                                                                           const uint8_t* plane, const BytesTaps& t,
-                                                                                           const HighMulChannel& hm, int32_t lo, int32_t hi,
-                                                                                           uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
-  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
-  Ranges32 local = r;  // in registers (the byte stores may alias r)
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_rows(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const HighMul16& h,
+    uint8_t* dst, Ranges32& local) {
   const int64_t OH = L.OH, OW = L.OW;
   for (int64_t y0 = 0; y0 < OH; y0 += 4) {
     const int64_t rows = std::min<int64_t>(4, OH - y0);
@@ -227,7 +211,38 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_c
                           row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 2, rows, h, local), row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 3, rows, h, local)};
     store_compacted(x, B.compact[0], dst + y0 * OW, rows * OW);
   }
+}
+
+// One channel's requant into bytes in the given layout: the operands and the 16-lane constants once,
+// the ranges in registers (the byte stores may alias r).
+enum class ByteLayout { rows, compact_rows, compact_flat };
+
+template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_bytes_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                           const uint8_t* plane, const BytesTaps& t,
+                                                                                           const HighMulChannel& hm, int32_t lo, int32_t hi,
+                                                                                           uint8_t* dst, Ranges32& r) {
+  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
+  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
+  Ranges32 local = r;
+  if constexpr (kLayout == ByteLayout::compact_flat)
+    requant_compact_flat<kShiftLeft, kTrack>(k, B, plane, h, dst, local);
+  else if constexpr (kLayout == ByteLayout::compact_rows)
+    requant_compact_rows<kShiftLeft, kTrack>(k, L, B, plane, h, dst, local);
+  else
+    requant_rows<kShiftLeft, kTrack>(k, L, plane, h, dst, local);
   r = local;
+}
+
+template <ByteLayout kLayout>
+void requant_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, const HighMulChannel& h,
+                   int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
+  with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
+    const bool left = h.params.lshift != 0;
+    (track ? (left ? requant_bytes_shaped<kLayout, true, true, kKH, kG, kSigned> : requant_bytes_shaped<kLayout, false, true, kKH, kG, kSigned>)
+           : (left ? requant_bytes_shaped<kLayout, true, false, kKH, kG, kSigned> : requant_bytes_shaped<kLayout, false, false, kKH, kG, kSigned>))(
+        L, B, plane, t, h, lo, hi, dst, r);
+  });
 }
 
 }  // namespace
@@ -322,24 +337,12 @@ int64_t sums_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8
 
 void requant_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
                          const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
-  with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
-    const bool left = h.params.lshift != 0;
-    (track ? (left ? requant_shaped<true, true, kKH, kG, kSigned> : requant_shaped<false, true, kKH, kG, kSigned>)
-           : (left ? requant_shaped<true, false, kKH, kG, kSigned> : requant_shaped<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
-  });
+  requant_bytes<ByteLayout::rows>(L, B, plane, t, h, lo, hi, dst, r, track);
 }
 
 void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t,
                            const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
-  with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
-    const bool left = h.params.lshift != 0;
-    if (B.flat)
-      (track ? (left ? requant_compact_flat<true, true, kKH, kG, kSigned> : requant_compact_flat<false, true, kKH, kG, kSigned>)
-             : (left ? requant_compact_flat<true, false, kKH, kG, kSigned> : requant_compact_flat<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
-    else
-      (track ? (left ? requant_compact_rows<true, true, kKH, kG, kSigned> : requant_compact_rows<false, true, kKH, kG, kSigned>)
-             : (left ? requant_compact_rows<true, false, kKH, kG, kSigned> : requant_compact_rows<false, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
-  });
+  (B.flat ? requant_bytes<ByteLayout::compact_flat> : requant_bytes<ByteLayout::compact_rows>)(L, B, plane, t, h, lo, hi, dst, r, track);
 }
 
 }  // namespace qv::integer
