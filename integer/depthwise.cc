@@ -454,7 +454,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
             if (bytes.chunks > 0) {
               requant_compact_bytes(L, bytes, byte_plane, t, high_mul[o], lo, hi, out.narrow_out + no * P, r, !out.ranges_proven);
-              compacted.store(true, std::memory_order_relaxed);
+              mark_taken(compacted);
             } else {
               requant_plane_bytes(L, bytes, byte_plane, t, high_mul[o], lo, hi, out.narrow_out + no * P, r, !out.ranges_proven);
             }

@@ -515,7 +515,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     for (int64_t nc = task * planes_per_task; nc < std::min(plane_count, (task + 1) * planes_per_task); ++nc) {
       const size_t channel = static_cast<size_t>(nc % C);
       const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
-      (terms.affine && !planes ? any_affine : any_gather).store(true, std::memory_order_relaxed);
+      mark_taken(terms.affine && !planes ? any_affine : any_gather);
       if (planes) {
         const HighMulChannel& hm = rq_plan.high_mul[channel];
         const uint8_t* rows[4];
@@ -594,7 +594,7 @@ void add_requant_packed(const AddRequantLayer& L, const AddRequantOp& op, const 
       const size_t channel = static_cast<size_t>(nc % C);
       if (gathered) {
         const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
-        (terms.affine ? any_affine : any_gather).store(true, std::memory_order_relaxed);
+        mark_taken(terms.affine ? any_affine : any_gather);
         add_tabulated_avx512(terms, inner, lo32, hi32, narrow ? dst8 + nc * inner : nullptr, narrow ? nullptr : out.wide.data.data() + nc * inner);
         return;
       }

@@ -64,6 +64,13 @@ namespace qv::integer {
   X(add_requant_then_requant) /* evaluate_output: such sums through an L1 buffer into the requant's own route */ \
   X(requant_narrow)          /* evaluate_output: a standalone requant straight into packed bytes */
 
+// Raises a flag that tasks on several threads set when they take a path, to count it once after the
+// run: a load first, so that the flag's cache line is written once per run instead of bouncing
+// between the cores at every task (a relaxed store still takes the line exclusively).
+inline void mark_taken(std::atomic<bool>& flag) {
+  if (!flag.load(std::memory_order_relaxed)) flag.store(true, std::memory_order_relaxed);
+}
+
 enum class Path {
 #define QV_X(name) name,
   QV_INTEGER_PATHS(QV_X)
