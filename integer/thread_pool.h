@@ -13,7 +13,7 @@
 // scattered them, and MobileNetV2's pointwise convs barely sped up on a second core (on the AMX Xeon:
 // the 16 -> 96 channel 112x112 conv 0.40 ms on 1 thread and 0.40 ms on 2 with the counter, 0.29-0.34 ms on 2 with shares).
 //
-// Between runs a worker spins for a while (1500 `pause`s, ~0.1 ms) before it sleeps on the
+// Between runs a worker spins for 0.1 ms (timed by the clock) before it sleeps on the
 // condition variable, and run() spins the same way for the workers to finish: waking a sleeping thread
 // costs tens of microseconds on a virtual machine, and MobileNetV2 makes ~250 runs per evaluation.
 // While every thread is spinning a run takes no lock at all (atomics only); the mutex and the condition
