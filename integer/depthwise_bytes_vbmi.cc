@@ -22,7 +22,7 @@ __mmask64 lanes64(int64_t a, int64_t b) {
 // after every store (the weights' broadcasts too, on the port vpermb needs).
 template <int kKH, int kG, bool kSigned>
 struct Operands {
-  __m512i index[2], pad, flip;
+  __m512i index[2], pad;
   __m512i w[kKH > 0 ? kKH * kG : 16];  // [ky * groups + g]: the taps' dwords broadcast (KH * groups <= 16)
   int64_t W, H, PW, stride_w, stride_h, dilation_h, pad_left, pad_top;
   int KH, groups;
@@ -35,7 +35,6 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline Operands<kKH, 
   Operands<kKH, kG, kSigned> k;
   k.index[0] = _mm512_load_si512(B.index[0]), k.index[1] = _mm512_load_si512(B.index[1]);
   k.pad = _mm512_set1_epi8(static_cast<char>(B.pad_byte));
-  k.flip = _mm512_set1_epi8(static_cast<char>(B.is_signed ? 0x80 : 0));
   k.KH = kKH > 0 ? kKH : static_cast<int>(L.KH);
   k.groups = kG > 0 ? kG : B.groups;
   for (int i = 0; i < k.KH * k.groups; ++i) k.w[i] = _mm512_set1_epi32(t.w[i]);
@@ -50,7 +49,7 @@ template <int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i add_row(__m512i acc, __m512i v,
                                                                                                      const Operands<kKH, kG, kSigned>& k, int ky) {
   const int groups = kG > 0 ? kG : k.groups;
-  if constexpr (kSigned) v = _mm512_xor_si512(v, k.flip);  // the +128 offset
+  if constexpr (kSigned) v = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));  // the +128 offset
   // maskz form: GCC 12 warns on the unmasked one's undefined source under -Werror.
   for (int g = 0; g < groups; ++g)
     acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_permutexvar_epi8(~__mmask64{0}, k.index[g], v), k.w[ky * groups + g]);
@@ -104,8 +103,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_s
   const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
   const int64_t OH = L.OH, OW = L.OW;
   if (B.flat) {
-    const int64_t total = (OH - 1) * k.PW + OW;
-    for (int64_t q0 = 0; q0 < total; q0 += 16) _mm512_storeu_si512(sums + q0, flat_block(k, plane, q0));
+    for (int64_t q0 = 0; q0 < B.q_total; q0 += 16) _mm512_storeu_si512(sums + q0, flat_block(k, plane, q0));
     return k.PW;
   }
   // Full 16-lane stores: a row's lanes past OW are overwritten by the next row (room for 16 past the end).
@@ -252,16 +250,17 @@ BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in,
   BytesDepthwise B;
   const bool pad_fits = in.is_signed ? L.pad_value >= -128 && L.pad_value <= 127 : L.pad_value >= 0 && L.pad_value <= 255;
   B.groups = static_cast<int>((L.KW + 3) / 4);
-  if (!vbmi || !uses_avx512(isa) || in.bytes == nullptr || in.wide != nullptr || !L.acc32 || !L.int8_weights || !pad_fits ||
-      L.dilation_w != 1 || L.stride_w < 1 || L.stride_w > 3 || L.KW > 8 || L.KH * B.groups > 16 ||
-      L.byte_taps.size() != static_cast<size_t>(L.O))
+  // The weights' dwords exist only where they are int8 and the kernel rows fit (pack_byte_taps).
+  if (!vbmi || !uses_avx512(isa) || in.bytes == nullptr || in.wide != nullptr || !L.acc32 || !pad_fits || L.dilation_w != 1 ||
+      L.stride_w < 1 || L.stride_w > 3 || L.byte_taps.size() != static_cast<size_t>(L.O))
     return B;
   B.ok = true;
   B.is_signed = in.is_signed;
   B.pad_byte = static_cast<uint8_t>(L.pad_value);
   B.flat = L.stride_h == L.stride_w && L.PW < 16;
   if (B.flat) {
-    // Positions q = y*PW + x of the padded plane, at most 256 of them: chunk j holds q in [64j, 64j + 64).
+    // Positions q = y*PW + x of the padded plane; at most 256 of them are compacted, chunk j holding q
+    // in [64j, 64j + 64).
     B.q_total = (L.OH - 1) * L.PW + L.OW;
     if (B.q_total <= 256) {
       B.chunks = static_cast<int>((B.q_total + 63) / 64);

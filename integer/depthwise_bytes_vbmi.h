@@ -46,7 +46,7 @@ struct BytesDepthwise {
   // lane i of its compaction takes byte compact[j][i] (q(p_begin[j] + i) - 64j). Rows of OW <= 16:
   // a chunk is four rows of 16 lanes, the same compact[0] for all.
   int chunks = 0;                    // 0: no compaction
-  int64_t q_total = 0;               // flat: (OH - 1) * PW + OW
+  int64_t q_total = 0;               // flat: (OH - 1) * PW + OW, the positions the sums span
   int64_t p_begin[5] = {};
   uint16_t valid[16] = {};           // block b (of the plane when flat, of the chunk for rows): its output lanes
   alignas(64) uint8_t compact[4][64];

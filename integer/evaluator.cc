@@ -347,14 +347,9 @@ PlaneTerms plane_terms(const AddRequantLayer& L, const std::vector<const Value*>
     t.rows64[br] = narrow == nullptr && wide ? wide->channel(channel) - wide->in_lo : nullptr;
     t.src[br] = in[br]->bytes + at;
     t.is_signed[br] = in[br]->type.is_signed;
-  }
-  t.affine = true;
-  for (size_t br = 0; br < in.size() && t.affine; ++br) {
-    const RequantTable* narrow = L.tables[br].get();
-    const RequantTable64* wide = L.tables64[br].get();
     const std::vector<uint8_t>* affine = narrow ? &narrow->affine : wide ? &wide->affine : nullptr;
-    t.affine = affine != nullptr && channel < affine->size() && (*affine)[channel] != 0;
-    if (!t.affine) break;
+    t.affine = (br == 0 || t.affine) && affine != nullptr && (*affine)[channel] != 0;
+    if (!t.affine) continue;
     t.slope[br] = narrow ? narrow->slope[channel] : wide->slope[channel];
     // Wrapping: the kernels' sums are exact modulo 2^32 or 2^64, and the true sums are proven to fit.
     t.at_zero = static_cast<int64_t>(static_cast<uint64_t>(t.at_zero) + static_cast<uint64_t>(narrow ? narrow->at_zero[channel] : wide->at_zero[channel]));
@@ -515,7 +510,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     for (int64_t nc = task * planes_per_task; nc < std::min(plane_count, (task + 1) * planes_per_task); ++nc) {
       const size_t channel = static_cast<size_t>(nc % C);
       const PlaneTerms terms = plane_terms(L, in, channel, nc * inner);
-      mark_taken(terms.affine && !planes ? any_affine : any_gather);
+      if (!planes) mark_taken(terms.affine ? any_affine : any_gather);
       if (planes) {
         const HighMulChannel& hm = rq_plan.high_mul[channel];
         const uint8_t* rows[4];
@@ -548,7 +543,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   PathCounters& pc = path_counters();
   pc.add(Path::requant_table);
   if (planes) pc.add(Path::add_requant_planes_vbmi);
-  if (!planes && any_gather.load()) pc.add(Path::add_requant_gather_avx512);
+  if (any_gather.load()) pc.add(Path::add_requant_gather_avx512);
   if (any_affine.load()) pc.add(Path::add_requant_affine);
   pc.add(registers ? Path::add_requant_then_high_mul16 : Path::add_requant_then_requant);
   if (!registers && rq_plan.requant->narrows_by_ifma()) pc.add(Path::requant_exact_div64_ifma_narrow);

@@ -9,10 +9,10 @@ namespace qv::integer {
 
 namespace {
 
-// Spin until done() or kSpinTime has passed; true when done() became true. Timed, not counted: a
-// `pause` lasts ~140 cycles on recent Intel cores and ~25 on AMD Zen 4, so 1500 of them were ~100 us
-// on one and ~35 us on the other, where a gap of 40 us between two runs put the worker to sleep and
-// the next run paid ~25 us to wake it.
+// Spin until done() or kSpinTime has passed; true when done() became true. Timed, not counted: the
+// length of a `pause` differs by CPU. 1500 of them, meant as ~0.1 ms, lasted ~35 us on AMD Zen 4 (about
+// 23 ns each), where a gap of 40 us between two runs put the worker to sleep and the next run paid
+// ~20-25 us to wake it.
 constexpr auto kSpinTime = std::chrono::microseconds(100);
 
 template <class Done>
