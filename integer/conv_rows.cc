@@ -241,6 +241,61 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
   r = local;
 }
 
+// The pixels of a block past its last whole vector of 16 (count % 16 of them), on vpdpbusd the other way
+// round: each pixel's granule broadcast against the weight panels, 16 channels per lane vector, so a
+// pixel costs 1/16 of a pixel vector (a 7x7 plane is 3 vectors and 1 pixel, not 4 vectors; a row of
+// 56 outputs is 3 vectors and 8 pixels). The sums go into the block's [channel][pixel] tile at columns
+// x_first.., read by the output stage like the pixel vectors' sums.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_vnni(const BlockArgs& a, int64_t x_first, int64_t channels) {
+  __m512i acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_si512();
+  const int64_t taps = a.KH * a.KW;
+  const uint32_t* w = a.weight;  // granule k of block j's 16 channels: w[16*(j*kg + k) ..]
+  for (int64_t t = 0; t < taps; ++t) {
+    const uint32_t* x = a.pixels + a.tap[t] + x_first;
+    for (int64_t c = 0; c < a.cq; ++c, w += 16) {
+      __m512i wv[NV];
+      for (int j = 0; j < NV; ++j) wv[j] = _mm512_loadu_si512(w + j * 16 * a.kg);
+      for (int i = 0; i < MR; ++i) {
+        const __m512i p = _mm512_set1_epi32(static_cast<int32_t>(x[c * a.pwp + i]));
+        for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], p, wv[j]);
+      }
+    }
+  }
+  // Lane l of acc[i][j] is channel 16j + l of pixel x_first + i: row 16j + l of the tile.
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kBlock));
+  for (int j = 0; j < NV; ++j) {
+    const __mmask16 live = static_cast<__mmask16>(channels - 16 * j >= 16 ? 0xFFFFu : (1u << (channels - 16 * j)) - 1);
+    for (int i = 0; i < MR; ++i) _mm512_mask_i32scatter_epi32(a.out + 16 * j * kBlock + x_first + i, live, rows, acc[i][j], 4);
+  }
+}
+
+template <int NV>
+void tail_pixels_by_nv(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels) {
+  switch (n) {
+    case 1: return tail_pixels_vnni<1, NV>(a, x_first, channels);
+    case 2: return tail_pixels_vnni<2, NV>(a, x_first, channels);
+    case 3: return tail_pixels_vnni<3, NV>(a, x_first, channels);
+    case 4: return tail_pixels_vnni<4, NV>(a, x_first, channels);
+    case 5: return tail_pixels_vnni<5, NV>(a, x_first, channels);
+    case 6: return tail_pixels_vnni<6, NV>(a, x_first, channels);
+    case 7: return tail_pixels_vnni<7, NV>(a, x_first, channels);
+    default: return tail_pixels_vnni<8, NV>(a, x_first, channels);
+  }
+}
+
+// Tile columns [x_first, x_first + n) of the block's `channels` (<= 32), n < 16, in runs of at most 8
+// pixels (8 x 2 accumulators and 2 weight vectors stay in registers).
+void tail_pixels(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels) {
+  for (int64_t i = 0; i < n; i += 8) {
+    const int64_t m = std::min<int64_t>(8, n - i);
+    if (channels > 16) tail_pixels_by_nv<2>(a, x_first + i, m, channels);
+    else tail_pixels_by_nv<1>(a, x_first + i, m, channels);
+  }
+}
+
 using BlockFn = void (*)(const BlockArgs&);
 constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
 constexpr BlockFn kBlocksVnni[2][2] = {{block_vnni<1, 1>, block_vnni<1, 2>}, {block_vnni<2, 1>, block_vnni<2, 2>}};
@@ -434,7 +489,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
 
   MinMax total;
   std::mutex total_mutex;
-  std::atomic<bool> any_fused{false};
+  std::atomic<bool> any_fused{false}, any_tail{false};
   pool.run(tasks, [&](int64_t task) {
     const int64_t seg = task % segments;
     int64_t rest = task / segments;
@@ -467,18 +522,27 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
       const int64_t p = oy * R.out_len + x0;
+      // VNNI: the pixels past the last whole vector go by channels (tail_pixels).
+      const int64_t vectors = amx ? count : count / 16 * 16;
       a.pixels = row + x0;
+      uint8_t* narrow = out.narrow_out != nullptr ? out.narrow_out + (n * out.O + o0) * out.plane + p : nullptr;
+      const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift != nullptr ? has_shift + o0 : nullptr, requant8, L.out_add.data() + o0, rq, &out, o0};
+      if (vectors < count) {
+        tail_pixels(a, vectors, count - vectors, channels);
+        mark_taken(any_tail);
+      }
       if (fused_block) {
-        const FusedBlockOut f{high_mul + o0, channels, count, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi),
-                              out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane};
-        kBlocksVnniRequant[!out.ranges_proven][channels > 16][count > 16](a, f, r32);
-        any_fused.store(true, std::memory_order_relaxed);
+        if (vectors > 0) {
+          const FusedBlockOut f{high_mul + o0, channels, vectors, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), narrow, out.plane};
+          kBlocksVnniRequant[!out.ranges_proven][channels > 16][vectors > 16](a, f, r32);
+          mark_taken(any_fused);
+        }
+        if (vectors < count) requant_block_mixed(tile + vectors, count - vectors, channels, m, narrow + vectors, out.plane, rv, r32, mm);
         continue;
       }
-      (amx ? kBlocks : kBlocksVnni)[channels > 16][count > 16](a);
+      if (vectors > 0) (amx ? kBlocks : kBlocksVnni)[channels > 16][vectors > 16](a);
       if (requant8 != nullptr) {
-        const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift + o0, requant8, L.out_add.data() + o0, rq, &out, o0};
-        requant_block_mixed(tile, count, channels, m, out.narrow_out + (n * out.O + o0) * out.plane + p, out.plane, rv, r32, mm);
+        requant_block_mixed(tile, count, channels, m, narrow, out.plane, rv, r32, mm);
         continue;
       }
       for (int64_t c = 0; c < channels; ++c) {
@@ -511,6 +575,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   pc.add(Path::gemm_acc32);
   if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
   if (any_fused.load()) pc.add(Path::requant_in_block_vnni);
+  if (any_tail.load()) pc.add(Path::conv_q8_vnni_rows_tail);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }

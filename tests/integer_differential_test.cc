@@ -1068,7 +1068,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::requant_in_block_vnni, Path::gemm_q16_avx512vnni,
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::gemm_q16_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
                                        Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
       break;
