@@ -36,6 +36,7 @@ namespace qv::integer {
   X(requant_exact_div64)     /* exact, non-dyadic, not proven equal to a shift: int64 division */        \
   X(requant_exact_div64_ifma_narrow) /* the same straight into bytes (output mode, apply_narrow) */ \
   X(requant_exact_div64_ifma) /* the same division on 8 lanes by AVX-512 IFMA multiply-high */          \
+  X(requant_exact_steps)     /* exact, none of those: the exact step positions and a binary search */     \
   X(requant_exact_bigint)    /* exact form otherwise: requant_ref per element */                          \
   X(requant_mul_add_shift_int64)                                                                          \
   X(requant_mul_add_shift_int128)                                                                         \

@@ -180,15 +180,25 @@ int bits(const BigInt& v) { return v == 0 ? 0 : static_cast<int>(msb(v < 0 ? Big
 long double to_long_double(__int128 v) { return static_cast<long double>(v); }
 long double to_long_double(const BigInt& v) { return v.convert_to<long double>(); }
 
-// I: __int128 when the comparisons fit it (the fast case), else BigInt.
+// The step positions of the exact requant y = clamp(R((mul*acc + add) / den), lo, hi) on the range, in
+// s = sign*acc (sign = sign of mul, so that y is non-decreasing in s): steps[v - lo - 1] is the first s in
+// [s_lo, s_hi] with y >= v, s_hi + 1 when none, for v in (lo, hi]. Each is found by exact comparisons
+// 2*(mul*acc + add) >(=) 2b*den around a long double estimate; false when an estimate is more than 64
+// steps off (then nothing is claimed). I: __int128 when the comparisons fit it (the fast case), else BigInt.
+struct Steps {
+  int sign = 1;
+  int64_t s_lo = 0, s_hi = 0;
+  std::vector<int64_t> at;
+};
+
 template <class I>
-bool proven_equal(const I& mul, const I& add, const I& den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo, int64_t acc_hi,
-                  const Dyadic& d) {
-  auto g = [&](int64_t acc) { return std::clamp(round_shift_right(d.mul * acc + d.add, d.shift, r), lo, hi); };
-  // Work with an increasing function of s = sign*acc.
-  const int sign = mul > 0 ? 1 : -1;
+bool step_positions_in(const I& mul, const I& add, const I& den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo, int64_t acc_hi,
+                    Steps& out) {
+  out.sign = mul > 0 ? 1 : -1;
   const I m = mul > 0 ? I(mul) : I(-mul);
-  const int64_t s_lo = sign > 0 ? acc_lo : -acc_hi, s_hi = sign > 0 ? acc_hi : -acc_lo;
+  const int64_t s_lo = out.sign > 0 ? acc_lo : -acc_hi, s_hi = out.sign > 0 ? acc_hi : -acc_lo;
+  out.s_lo = s_lo, out.s_hi = s_hi;
+  out.at.clear();
   const long double m_ld = to_long_double(m), add_ld = to_long_double(add), den_ld = to_long_double(den);
   for (int64_t v = lo + 1; v <= hi; ++v) {
     const TwiceStepBoundary b = twice_step_boundary(v, r);
@@ -216,21 +226,44 @@ bool proven_equal(const I& mul, const I& add, const I& den, Rounding r, int64_t 
       if (--t, ++steps > 64) return false;
     while (t <= s_hi && !reached(t))
       if (++t, ++steps > 64) return false;
-    if (t <= s_hi && g(sign * t) < v) return false;
-    if (t > s_lo && g(sign * (t - 1)) >= v) return false;
+    out.at.push_back(t);
   }
   return true;
+}
+
+// Both, in int128 when the comparisons fit it, else in BigInt.
+bool step_positions(const BigInt& mul, const BigInt& add, const BigInt& den, Rounding r, int64_t lo, int64_t hi, int64_t acc_lo,
+                    int64_t acc_hi, Steps& out) {
+  const BigInt amax = std::max(-BigInt(acc_lo), BigInt(acc_hi));
+  const int tb_bits = bits(BigInt(2) * std::max(-BigInt(lo), BigInt(hi)) + 2);
+  const bool fits128 = bits(mul) + bits(amax) <= 122 && bits(add) <= 122 && bits(den) + tb_bits <= 124;
+  return fits128 ? step_positions_in(to_i128(mul), to_i128(add), to_i128(den), r, lo, hi, acc_lo, acc_hi, out)
+                 : step_positions_in(mul, add, den, r, lo, hi, acc_lo, acc_hi, out);
+}
+
+// The dyadic candidate g equals y on the range: g(t_v) >= v and g(t_v - 1) < v at every step position.
+bool proven_equal(const Steps& steps, Rounding r, int64_t lo, int64_t hi, const Dyadic& d) {
+  auto g = [&](int64_t acc) { return std::clamp(round_shift_right(d.mul * acc + d.add, d.shift, r), lo, hi); };
+  for (int64_t v = lo + 1; v <= hi; ++v) {
+    const int64_t t = steps.at[static_cast<size_t>(v - lo - 1)];
+    if (t <= steps.s_hi && g(steps.sign * t) < v) return false;
+    if (t > steps.s_lo && g(steps.sign * (t - 1)) >= v) return false;
+  }
+  return true;
+}
+
+// Outputs of up to 12 bits (one step per output value) and |acc| < 2^62 (sign*acc cannot overflow).
+bool steps_fit(int64_t lo, int64_t hi, int64_t acc_lo, int64_t acc_hi) {
+  return acc_lo <= acc_hi && hi - lo <= 4096 && lo >= -(int64_t{1} << 40) && hi <= (int64_t{1} << 40) && acc_lo > -(int64_t{1} << 62) &&
+         acc_hi < (int64_t{1} << 62);
 }
 
 std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, const BigInt& den, Rounding r, int64_t lo, int64_t hi,
                                         int64_t acc_lo, int64_t acc_hi) {
   // One check per output step: outputs of up to 12 bits (wider ones keep the reference route).
-  if (mul == 0 || den <= 0 || acc_lo > acc_hi || hi - lo > 4096 || lo < -(int64_t{1} << 40) || hi > (int64_t{1} << 40)) return std::nullopt;
-  // int128 room for the exact comparisons: 2*(|mul|*|acc| + |add|) and |2b|*den below 2^126.
-  const BigInt amax_big = std::max(-BigInt(acc_lo), BigInt(acc_hi));
-  const int acc_bits = bits(amax_big);
-  const int tb_bits = bits(BigInt(2) * std::max(-BigInt(lo), BigInt(hi)) + 2);
-  const bool fits128 = bits(mul) + acc_bits <= 122 && bits(add) <= 122 && bits(den) + tb_bits <= 124;
+  if (mul == 0 || den <= 0 || !steps_fit(lo, hi, acc_lo, acc_hi)) return std::nullopt;
+  Steps steps;
+  bool found = false;  // the step positions, computed for the first candidate that needs them
   const double amax = static_cast<double>(std::max(std::abs(static_cast<double>(acc_lo)), std::abs(static_cast<double>(acc_hi))));
   // log2 |mul/den| and |add/den|: the largest k for a target size of M.
   const int mul_vs_den = bits(mul) - bits(den), add_vs_den = bits(add) - bits(den);
@@ -243,9 +276,8 @@ std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, co
       if (!fits_int64(M) || !fits_int64(A) || M == 0) break;
       const Dyadic d{static_cast<int64_t>(M), static_cast<int64_t>(A), k};
       if ((target == 31 && (d.mul < INT32_MIN || d.mul > INT32_MAX)) || !affine_fits_int64(d.mul, d.add, acc_lo, acc_hi)) continue;
-      if (fits128 ? proven_equal(to_i128(mul), to_i128(add), to_i128(den), r, lo, hi, acc_lo, acc_hi, d)
-                  : proven_equal(mul, add, den, r, lo, hi, acc_lo, acc_hi, d))
-        return d;
+      if (!found && !(found = step_positions(mul, add, den, r, lo, hi, acc_lo, acc_hi, steps))) return std::nullopt;
+      if (proven_equal(steps, r, lo, hi, d)) return d;
       break;  // the most precise candidate of this size failed; try the larger size
     }
   }
@@ -404,7 +436,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
       div64_vector_ = div64_vector_for<Channel>(isa, f.rounding);
       div64_narrow_ = div64_narrow_for<Channel>(isa, f.rounding);
       rounding_ = f.rounding;
-      bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false;
+      bool any_ref = false, any_shift = false, any_equivalent = false, any_div = false, any_steps = false;
       for (size_t o = 0; o < C; ++o) {
         using boost::multiprecision::denominator;
         using boost::multiprecision::numerator;
@@ -428,10 +460,19 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
           ch.den = static_cast<int64_t>(den);
           prepare_magic(ch, acc_lo, acc_hi);
           any_div = true;
+        } else if (Steps steps; mul != 0 && steps_fit(rq.lo, rq.hi, acc_lo, acc_hi) &&
+                                step_positions(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi, steps)) {
+          // No dyadic function is proven equal and mul*acc + add exceeds int64 (a 100-bit alpha whose
+          // steps lie too close to a rounding boundary for the shifts' precision): the exact step positions.
+          ch.route = Route::exact_steps;
+          ch.sign = steps.sign;
+          ch.steps = std::move(steps.at);
+          any_steps = true;
         } else {
           any_ref = true;
         }
       }
+      if (any_steps) pc.add(Path::requant_exact_steps);
       if (any_div) pc.add(Path::requant_exact_div64);
       if (div64_vector_ != nullptr && std::any_of(channels_.begin(), channels_.end(), [](const Channel& ch) { return ch.ifma; }))
         pc.add(Path::requant_exact_div64_ifma);
@@ -633,7 +674,7 @@ bool FusedRequant::narrows_by_ifma() const {
 
 std::string FusedRequant::routes() const {
   static constexpr const char* kNames[] = {"exact_shift", "mul_add_shift_int64", "mul_add_shift_int128", "thresholds",
-                                           "fixed_single", "fixed_double", "exact_div64", "reference"};
+                                           "fixed_single", "fixed_double", "exact_div64", "exact_steps", "reference"};
   int64_t count[std::size(kNames)] = {};
   int64_t ifma = 0;
   for (const Channel& ch : channels_) ++count[static_cast<size_t>(ch.route)], ifma += ch.route == Route::exact_div64 && ch.ifma && div64_vector_;
@@ -675,6 +716,12 @@ void FusedRequant::apply(size_t o, const int64_t* acc, int64_t* y, int64_t n) co
       if (ch.ifma && div64_vector_ != nullptr) return div64_vector_(ch, lo, hi, acc, y, n);
       if (ch.magic) return div64_run(rounding_)(ch.mul, ch.add, ch.base, ch.base_q, ch.div, lo, hi, acc, y, n);
       for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(round_div_int64(ch.mul * acc[i] + ch.add, ch.den, rounding_), lo, hi);
+      return;
+    case Route::exact_steps:
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t s = acc[i] * ch.sign;  // |acc| < 2^62
+        y[i] = lo + (std::upper_bound(ch.steps.begin(), ch.steps.end(), s) - ch.steps.begin());
+      }
       return;
     case Route::reference:
       for (int64_t i = 0; i < n; ++i) y[i] = requant_ref(*rq_, o, BigInt(acc[i]));

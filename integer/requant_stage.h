@@ -9,7 +9,9 @@
 //                    switch, vectorized for the tier);
 //   exact, otherwise a dyadic shift proven equal on the accumulator range (see requant_stage.cc), else,
 //                    when mul*acc + add and den fit int64, one int64 division and the rounding decided
-//                    from its remainder (exact_div64); otherwise requant_ref in BigInt.
+//                    from its remainder (exact_div64); else, for outputs of up to 12 bits, the exact
+//                    positions of its steps, found once, and a binary search (exact_steps); otherwise
+//                    requant_ref in BigInt.
 //   mul_add_shift    int64 when |mul|*max|acc| + |add| < 2^63 (the shift loop with floor), else __int128.
 //   thresholds       |acc| < 2^62 (requant_fixed's precondition): a binary search, else requant_ref.
 //   fixed_point      acc + bias (times 2^left for double rounding) inside int32 over the whole range:
@@ -83,7 +85,7 @@ class FusedRequant {
   int64_t hi() const;
 
  private:
-  enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, exact_div64, reference };
+  enum class Route : uint8_t { exact_shift, mul_add_shift_int64, mul_add_shift_int128, thresholds, fixed_single, fixed_double, exact_div64, exact_steps, reference };
   struct Channel {
     Route route = Route::reference;
     int64_t mul = 0, add = 0;  // exact_shift, mul_add_shift, exact_div64
@@ -99,6 +101,9 @@ class FusedRequant {
     // The same division on 8 lanes with AVX-512 IFMA (vpmadd52huq) when n - base < 2^51 and the
     // multiplier fits 52 bits: floor(u/den) = (high 52 bits of u*m) >> (shift - 52).
     bool ifma = false;
+    // exact_steps: y = lo + #{k : sign*acc >= steps[k]}, steps[v - lo - 1] the first sign*acc with y >= v.
+    int64_t sign = 1;
+    std::vector<int64_t> steps;
   };
   const Requant* rq_;
   // The tier's loop y = clamp(R((mul*acc + add) / 2^shift)) for the node's rounding mode.

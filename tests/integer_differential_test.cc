@@ -980,7 +980,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
       run(std::move(k));
     }
   }
-  // A mul_add_shift whose products need __int128, a dyadic exact with a huge multiplier (BigInt), and a
+  // A mul_add_shift whose products need __int128, exact requants of a huge multiplier, and a
   // requant that is not fused (its input is not the node before it).
   {
     LinearOp op;
@@ -993,8 +993,10 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     ExactRequant f;
     f.rounding = Rounding::half_away;
     for (int o = 0; o < 3; ++o) f.alpha.push_back(Rational(BigInt(1) << 61, 3)), f.delta.push_back(Rational(1, 2));
-    Requant big{f, -5, 5};
+    Requant big{f, -5, 5};  // 11 output values: their exact step positions (exact_steps)
     k.net.nodes.push_back(Node{"rq_big", {"fc"}, ValueInfo{fc.output.shape, IntType{4, true}, {}}, RequantOp{big}});
+    Requant huge{f, -10000, 10000};  // too many steps to tabulate: BigInt
+    k.net.nodes.push_back(Node{"rq_huge", {"fc"}, ValueInfo{fc.output.shape, IntType{15, true}, {}}, RequantOp{huge}});
     k.net.output = "rq_big";
     // Output only: the standalone requant of a wide accumulator straight into bytes (requant_narrow).
     const Trace expected = evaluate_reference(k.net, k.inputs);
@@ -1060,7 +1062,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
 
   std::vector<Path> expected = {Path::gemm_acc32, Path::gemm_acc32_chunked, Path::depthwise_acc32, Path::depthwise_acc64,
                                 Path::conv2d_reference, Path::linear_reference, Path::requant_fused, Path::requant_exact_shift,
-                                Path::requant_exact_bigint, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
+                                Path::requant_exact_bigint, Path::requant_exact_steps, Path::requant_mul_add_shift_int64, Path::requant_mul_add_shift_int128,
                                 Path::requant_thresholds, Path::requant_fixed_point_single, Path::requant_fixed_point_double,
                                 Path::add_requant, Path::max_pool2d, Path::max_pool2d_bytes, Path::avg_pool2d_bytes, Path::other_reference, Path::output_packed,
                                 Path::requant_table, Path::requant_narrow};

@@ -183,6 +183,48 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
     std::printf("%s: this CPU lacks AVX-512 IFMA, the 8-lane division is not tested here\n", std::string(to_string(isa)).c_str());
 }
 
+// Alphas a hair (2^-90) off 1/300 and 1/200, with deltas that put the exact value a hair below the
+// rounding boundary at the steps on one side of an output value and a hair above it on the other: no
+// dyadic function of int64 width follows that, and mul*acc + add exceeds int64 (100-bit numerators), so
+// neither the proven shift nor the int64 division applies. The exact step positions
+// (exact_steps) must equal requant_ref on every accumulator of the range, for every rounding mode, and
+// leave no channel to the BigInt route.
+TEST_P(RequantStageTier, RequantWithStepsAtABoundaryUsesItsExactStepPositions) {
+  const Isa isa = GetParam();
+  constexpr int64_t kAccLo = -(int64_t{1} << 15), kAccHi = (int64_t{1} << 15) - 1;
+  integer::PathCounters& pc = integer::path_counters();
+  const Rational hair(BigInt(1), BigInt(1) << 90);
+  for (const Rounding r : kAllRoundings) {
+    const uint64_t before = pc.get(integer::Path::requant_exact_steps);
+    ExactRequant f;
+    f.rounding = r;
+    // The rounding boundary: integers for floor, ceil and trunc, halves for the others.
+    const Rational base = r == Rounding::floor || r == Rounding::ceil || r == Rounding::trunc ? Rational(0) : Rational(1, 2);
+    // Channel 0 at acc = 300v: v + (300v - 15000)*hair + base, which crosses the boundary at v = 50.
+    f.alpha = {Rational(1, 300) + hair, Rational(-1, 300) - hair, Rational(1, 200) - hair};
+    f.delta = {base - Rational(15000) * hair, base + Rational(9000) * hair, base + Rational(-4000) * hair};
+    const Requant rq{f, -128, 127};
+    const integer::FusedRequant stage(rq, kAccLo, kAccHi, isa);
+    EXPECT_GT(pc.get(integer::Path::requant_exact_steps), before) << to_string(r) << ": " << stage.routes();
+    EXPECT_EQ(stage.routes().find("reference"), std::string::npos) << to_string(r) << ": " << stage.routes();
+    std::vector<int64_t> acc;
+    for (int64_t a = kAccLo; a <= kAccHi; ++a) acc.push_back(a);
+    std::vector<int64_t> y(acc.size());
+    for (size_t c = 0; c < f.alpha.size(); ++c) {
+      stage.apply(c, acc.data(), y.data(), static_cast<int64_t>(acc.size()));
+      for (size_t i = 0; i < acc.size(); ++i)
+        ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << to_string(r) << " channel " << c << " acc " << acc[i] << " ("
+                                                             << stage.routes() << ")";
+      std::vector<uint8_t> bytes(acc.size());
+      int64_t lo = INT64_MAX, hi = INT64_MIN;
+      stage.apply_narrow(c, acc.data(), bytes.data(), static_cast<int64_t>(acc.size()), lo, hi);
+      EXPECT_EQ(lo, *std::min_element(y.begin(), y.end())) << to_string(r) << " channel " << c;
+      EXPECT_EQ(hi, *std::max_element(y.begin(), y.end())) << to_string(r) << " channel " << c;
+      for (size_t i = 0; i < acc.size(); ++i) ASSERT_EQ(bytes[i], static_cast<uint8_t>(y[i])) << to_string(r) << " channel " << c;
+    }
+  }
+}
+
 // The 16-lane route (FusedRequant::high_mul_params, requant16_avx512.h) on every sum of its range:
 // dyadic channels with small shifts, so that rounding ties fall inside the range often. Where the route
 // is granted, the scalar twin and (on AVX-512) the vector kernel equal requant_ref on every t, and the
