@@ -216,16 +216,41 @@ struct FusedBlockOut {
   int64_t dst_stride;
 };
 
-template <int NA, int NB, bool kTrack>
+// kPack (untracked ranges, whole vectors only): four vectors at a time narrowed by pack4_bytes, two
+// channels' 32 pixels (NB = 2) or four channels' 16 (NB = 1); the channels left over one by one.
+template <int NA, int NB, bool kTrack, BytePack kPack = BytePack::none>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(const BlockArgs& a, const FusedBlockOut& f, Ranges32& r) {
+  static_assert(kPack == BytePack::none || !kTrack);
   constexpr int kGroup = NB == 2 ? 8 : 16;
+  constexpr int kPerPack = 4 / NB;  // channels per 4 vectors
   const __mmask16 first = static_cast<__mmask16>(f.count >= 16 ? 0xFFFFu : (1u << f.count) - 1);
   const __mmask16 second = static_cast<__mmask16>(f.count >= 32 ? 0xFFFFu : f.count > 16 ? (1u << (f.count - 16)) - 1 : 0u);
+  const bool packed = kPack != BytePack::none && f.count == 16 * NB;
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   for (int64_t c0 = 0; c0 < std::min<int64_t>(16 * NA, f.channels); c0 += kGroup) {
     __m512i acc[kGroup][NB];
     group_sums_vnni<kGroup, NB>(a, c0, acc);
-    for (int j = 0; j < kGroup && c0 + j < f.channels; ++j) {
+    int j = 0;
+    if constexpr (kPack != BytePack::none) {
+      if (packed) {
+        const ByteClamp k = byte_clamp(f.lo, f.hi);
+        for (; j + kPerPack <= kGroup && c0 + j + kPerPack <= f.channels; j += kPerPack) {
+          __m512i y[4];
+          for (int q = 0; q < kPerPack; ++q) {
+            const HighMulChannel& h = f.hm[c0 + j + q];
+            const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
+            for (int b = 0; b < NB; ++b) y[q * NB + b] = requant_high_mul16_unclamped(acc[j + q][b], v, h.params.lshift != 0);
+          }
+          const __m512i bytes = pack4_bytes<kPack>(y[0], y[1], y[2], y[3], k);
+          uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
+          // Byte masks select each channel's run of the 64 bytes, stored at its row (the masked-off
+          // bytes before the row are not accessed).
+          for (int q = 0; q < kPerPack; ++q)
+            _mm512_mask_storeu_epi8(d + q * f.dst_stride - q * 16 * NB, ((__mmask64{1} << (16 * NB)) - 1) << (q * 16 * NB), bytes);
+        }
+      }
+    }
+    for (; j < kGroup && c0 + j < f.channels; ++j) {
       const HighMulChannel& h = f.hm[c0 + j];
       const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
       uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
@@ -300,10 +325,18 @@ using BlockFn = void (*)(const BlockArgs&);
 constexpr BlockFn kBlocks[2][2] = {{block<1, 1>, block<1, 2>}, {block<2, 1>, block<2, 2>}};
 constexpr BlockFn kBlocksVnni[2][2] = {{block_vnni<1, 1>, block_vnni<1, 2>}, {block_vnni<2, 1>, block_vnni<2, 2>}};
 using FusedBlockFn = void (*)(const BlockArgs&, const FusedBlockOut&, Ranges32&);
-// [ranges tracked][NA - 1][NB - 1]
+// [ranges tracked][NA - 1][NB - 1] and, untracked, [byte pack][NA - 1][NB - 1]
 constexpr FusedBlockFn kBlocksVnniRequant[2][2][2] = {
     {{block_vnni_requant<1, 1, false>, block_vnni_requant<1, 2, false>}, {block_vnni_requant<2, 1, false>, block_vnni_requant<2, 2, false>}},
     {{block_vnni_requant<1, 1, true>, block_vnni_requant<1, 2, true>}, {block_vnni_requant<2, 1, true>, block_vnni_requant<2, 2, true>}}};
+template <BytePack P>
+constexpr FusedBlockFn kPackedBlocks[2][2] = {{block_vnni_requant<1, 1, false, P>, block_vnni_requant<1, 2, false, P>},
+                                              {block_vnni_requant<2, 1, false, P>, block_vnni_requant<2, 2, false, P>}};
+FusedBlockFn fused_block_fn(bool track, BytePack pack, bool two_blocks, bool two_vectors) {
+  if (!track && pack == BytePack::unsigned_bytes) return kPackedBlocks<BytePack::unsigned_bytes>[two_blocks][two_vectors];
+  if (!track && pack == BytePack::signed_bytes) return kPackedBlocks<BytePack::signed_bytes>[two_blocks][two_vectors];
+  return kBlocksVnniRequant[track][two_blocks][two_vectors];
+}
 
 // Output only: each channel's contiguous run of `count` sums, plus its add, requantized into bytes (the
 // int64 shift route, 8 lanes at a time) with accumulator and output ranges tracked in vectors.
@@ -486,10 +519,11 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     requant8 = requant_block8_for(out.requant->shift_rounding());
   }
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
+  const BytePack pack = out.requant != nullptr ? byte_pack_for(out.requant->lo(), out.requant->hi()) : BytePack::none;
 
   MinMax total;
   std::mutex total_mutex;
-  std::atomic<bool> any_fused{false}, any_tail{false};
+  std::atomic<bool> any_fused{false}, any_tail{false}, any_packed{false};
   pool.run(tasks, [&](int64_t task) {
     const int64_t seg = task % segments;
     int64_t rest = task / segments;
@@ -534,8 +568,9 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
       if (fused_block) {
         if (vectors > 0) {
           const FusedBlockOut f{high_mul + o0, channels, vectors, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi), narrow, out.plane};
-          kBlocksVnniRequant[!out.ranges_proven][channels > 16][vectors > 16](a, f, r32);
+          fused_block_fn(!out.ranges_proven, pack, channels > 16, vectors > 16)(a, f, r32);
           mark_taken(any_fused);
+          if (out.ranges_proven && pack != BytePack::none && channels >= 4) mark_taken(any_packed);
         }
         if (vectors < count) requant_block_mixed(tile + vectors, count - vectors, channels, m, narrow + vectors, out.plane, rv, r32, mm);
         continue;
@@ -576,6 +611,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
   if (any_fused.load()) pc.add(Path::requant_in_block_vnni);
   if (any_tail.load()) pc.add(Path::conv_q8_vnni_rows_tail);
+  if (any_packed.load()) pc.add(Path::requant_in_block_packed);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }

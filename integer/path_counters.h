@@ -55,6 +55,7 @@ namespace qv::integer {
   X(requant_high_mul16)      /* evaluate_output: the 16-lane int32 shift route (requant16_avx512.h) */ \
   X(requant_high_mul16_untracked) /* the same without range tracking: NodePlan::ranges_proven */ \
   X(requant_in_block_vnni)   /* evaluate_output: conv_q8_vnni_rows blocks requantized in registers */ \
+  X(requant_in_block_packed) /* the same narrowed four vectors at a time by saturating packs (pack4_bytes) */ \
   X(depthwise_int16_avx512)  /* depthwise on int16 phase planes, tap pairs by vpdpwssd */ \
   X(depthwise_bytes_vbmi)    /* evaluate_output: depthwise on the packed bytes, vpermb windows, vpdpbusd */ \
   X(depthwise_bytes_compact) /* the byte kernel's flat planes of <= 256 positions and rows of <= 16 requantized in registers, compacted by vpermb */ \

@@ -498,6 +498,67 @@ TEST_P(IntegerTier, OutputOnlyRandomLayersEqualReference) {
   EXPECT_TRUE(rc::check("output only: linear + requant on " + isa(), [tier] { linear_property(tier, check_output_only); }));
 }
 
+// The rows driver's fused output stage (evaluate_output, requant to bytes in registers) where it is
+// fastest and most intricate: dyadic requants on the 16-lane route, accumulator types that hold their
+// bound (ranges untracked), outputs clamped to all of u8 or s8 or to a drawn part of either (the byte
+// packs of pack4_bytes, their byte clamps), channel counts around the packs' 2 and 4 channels, and row
+// widths around the 16-pixel vectors (the tail pixels by channels). Each case must equal the
+// reference; over the run, both the packed narrowing and the tail pixels must have been taken.
+void fused_rows_property(Isa isa) {
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  const IntType in_type = *rc::gen::element(IntType{8, false}, IntType{8, true}, IntType{4, false}, IntType{6, true});
+  const IntType w_type = *gen_type(2, 8);
+  const int64_t C = *gen_channels();
+  const int64_t O = *rc::gen::element<int64_t>(1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 63, 64, 65);
+  Conv2dOp op;
+  const bool flat = *rc::gen::inRange(0, 5) < 3;
+  const int64_t K = flat ? 1 : 3;
+  op.stride_h = op.stride_w = flat ? 1 : *rc::gen::element(1, 2);
+  op.pad_top = op.pad_bottom = op.pad_left = op.pad_right = flat ? 0 : 1;
+  op.pad_value = gen_value(in_type);
+  op.weight = random_tensor({O, C, K, K}, w_type, "OIHW", rng);
+  const int64_t H = *rc::gen::element<int64_t>(1, 2, 3, 5, 7), W = *rc::gen::element<int64_t>(7, 14, 15, 16, 17, 28, 31, 32, 33, 47, 48, 49, 56);
+  const reference::AccumulatorBound bound = reference::accumulator_bound(op, in_type);
+  LayerCase k = make_conv_case(std::move(op), random_tensor({1, C, H, W}, in_type, "NCHW", rng), false);
+  const int range = *rc::gen::inRange(0, 4);
+  const bool is_signed = range == 1 || (range == 3 && *rc::gen::arbitrary<bool>());
+  int64_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+  if (range >= 2) {
+    lo = *rc::gen::inRange<int64_t>(lo, hi + 1), hi = *rc::gen::inRange<int64_t>(lo, hi + 1);
+  }
+  ExactRequant f;
+  f.rounding = *rc::gen::elementOf(kAllRoundings);
+  const int64_t span = std::max<int64_t>(1, std::max(-bound.min.convert_to<int64_t>(), bound.max.convert_to<int64_t>()));
+  for (int64_t o = 0; o < O; ++o) {
+    // Outputs spread over the clamp range (up to four times it over the bound), on a 2^-20 grid (the
+    // multiplier then fits int32, as the 16-lane route needs).
+    const Rational target = Rational(std::max<int64_t>(1, hi - lo)) / Rational(span) * Rational(*rc::gen::inRange<int64_t>(-4000, 4001), 1000);
+    f.alpha.push_back(Rational(round_rational(target * Rational(BigInt(1) << 20), Rounding::floor), BigInt(1) << 20));
+    f.delta.push_back(Rational(*rc::gen::inRange<int64_t>(-4096, 4097), 64));
+  }
+  const Shape out_shape = k.net.nodes[1].output.shape;
+  k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{out_shape, IntType::covering(lo, hi), {}}, RequantOp{Requant{f, lo, hi}}});
+  k.net.output = "rq";
+  k.summary += " requant to [" + std::to_string(lo) + ", " + std::to_string(hi) + "] " + std::string(to_string(f.rounding));
+  const integer::Plan plan(k.net, integer::Options{.threads = *rc::gen::inRange(1, 3), .isa = std::string(to_string(isa))});
+  integer::PathCounters& pc = integer::path_counters();
+  const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
+  const std::string diff = first_difference({*find_entry(evaluate_reference(k.net, k.inputs), "rq")}, integer::evaluate_output(plan, k.inputs));
+  if (!diff.empty()) RC_FAIL(diff + "\n" + k.summary + "\n" + plan_of(k.net, isa));
+  RC_TAG(pc.get(Path::requant_in_block_packed) > packed ? "packed" : "not packed", pc.get(Path::conv_q8_vnni_rows_tail) > tail ? "tail" : "no tail");
+}
+
+TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
+  const Isa tier = GetParam();
+  integer::PathCounters& pc = integer::path_counters();
+  const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
+  EXPECT_TRUE(rc::check("output only: conv rows with fused byte requants on " + isa(), [tier] { fused_rows_property(tier); }));
+  if (tier == Isa::avx512vnni) {
+    EXPECT_GT(pc.get(Path::requant_in_block_packed), packed) << "the packed narrowing never ran";
+    EXPECT_GT(pc.get(Path::conv_q8_vnni_rows_tail), tail) << "the tail pixels never ran";
+  }
+}
+
 // The conv/linear node (nodes[1]) of k declared as the narrowest type covering the accumulators this
 // input actually produces (a reference run), minus `fewer_bits` bits: narrower than the proven bound,
 // as a hand-written network may declare it.
@@ -1070,7 +1131,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::gemm_q16_avx512vnni,
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
                                        Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
       break;
