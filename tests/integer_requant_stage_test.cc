@@ -13,6 +13,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "integer/div_by_constant.h"
@@ -130,6 +131,28 @@ Rational from_float(float v) {
   return e - 53 >= 0 ? Rational(mant * (BigInt(1) << (e - 53))) : Rational(mant, BigInt(1) << (53 - e));
 }
 
+// Every channel of `stage` equals requant_ref on every accumulator of [acc_lo, acc_hi], through apply and
+// straight into bytes (the evaluator's output mode) with the outputs' range; an odd count for the tail.
+void expect_equal_on_range(const Requant& rq, const integer::FusedRequant& stage, int64_t acc_lo, int64_t acc_hi, std::string_view what) {
+  std::vector<int64_t> acc;
+  for (int64_t a = acc_lo; a <= acc_hi; ++a) acc.push_back(a);
+  std::vector<int64_t> y(acc.size());
+  for (size_t c = 0; c < stage.channels(); ++c) {
+    stage.apply(c, acc.data(), y.data(), static_cast<int64_t>(acc.size()));
+    for (size_t i = 0; i < acc.size(); ++i)
+      ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << what << " channel " << c << " acc " << acc[i] << " (" << stage.routes() << ")";
+    const int64_t n = static_cast<int64_t>(acc.size()) - 3;
+    std::vector<uint8_t> bytes(static_cast<size_t>(n));
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    stage.apply_narrow(c, acc.data(), bytes.data(), n, lo, hi);
+    EXPECT_EQ(lo, *std::min_element(y.begin(), y.begin() + n)) << what << " channel " << c;
+    EXPECT_EQ(hi, *std::max_element(y.begin(), y.begin() + n)) << what << " channel " << c;
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(bytes[static_cast<size_t>(i)], static_cast<uint8_t>(y[static_cast<size_t>(i)])) << what << " channel " << c << " acc "
+                                                                                               << acc[static_cast<size_t>(i)];
+  }
+}
+
 TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator) {
   const Isa isa = GetParam();
   std::mt19937 rng(20261129);
@@ -153,24 +176,7 @@ TEST_P(RequantStageTier, NonDyadicRequantOfFloatScalesIsExactOnEveryAccumulator)
     const Requant rq{f, -128, 127};
     const integer::FusedRequant stage(rq, kAccLo, kAccHi, isa);
     narrow_ifma = narrow_ifma || stage.narrows_by_ifma();  // apply_narrow's 8-lane division into bytes, compared below
-    std::vector<int64_t> acc;
-    for (int64_t a = kAccLo; a <= kAccHi; ++a) acc.push_back(a);
-    std::vector<int64_t> y(acc.size());
-    for (size_t c = 0; c < f.alpha.size(); ++c) {
-      stage.apply(c, acc.data(), y.data(), static_cast<int64_t>(acc.size()));
-      for (size_t i = 0; i < acc.size(); ++i)
-        ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << to_string(r) << " channel " << c << " acc " << acc[i] << " ("
-                                                             << stage.routes() << ")";
-      // Straight into bytes (the evaluator's output mode), with the outputs' range; an odd count for the tail.
-      const int64_t n = static_cast<int64_t>(acc.size()) - 3;
-      std::vector<uint8_t> bytes(static_cast<size_t>(n));
-      int64_t lo = INT64_MAX, hi = INT64_MIN;
-      stage.apply_narrow(c, acc.data(), bytes.data(), n, lo, hi);
-      EXPECT_EQ(lo, *std::min_element(y.begin(), y.begin() + n)) << to_string(r) << " channel " << c;
-      EXPECT_EQ(hi, *std::max_element(y.begin(), y.begin() + n)) << to_string(r) << " channel " << c;
-      for (int64_t i = 0; i < n; ++i)
-        ASSERT_EQ(bytes[static_cast<size_t>(i)], static_cast<uint8_t>(y[static_cast<size_t>(i)])) << to_string(r) << " channel " << c << " acc " << acc[static_cast<size_t>(i)];
-    }
+    expect_equal_on_range(rq, stage, kAccLo, kAccHi, to_string(r));
   }
   EXPECT_GT(pc.get(integer::Path::requant_exact_dyadic_equivalent), before) << "no channel took the proven dyadic route";
   // The tie channel: no dyadic function reproduces half_even's alternating ties, so it divides in int64.
@@ -207,21 +213,7 @@ TEST_P(RequantStageTier, RequantWithStepsAtABoundaryUsesItsExactStepPositions) {
     const integer::FusedRequant stage(rq, kAccLo, kAccHi, isa);
     EXPECT_GT(pc.get(integer::Path::requant_exact_steps), before) << to_string(r) << ": " << stage.routes();
     EXPECT_EQ(stage.routes().find("reference"), std::string::npos) << to_string(r) << ": " << stage.routes();
-    std::vector<int64_t> acc;
-    for (int64_t a = kAccLo; a <= kAccHi; ++a) acc.push_back(a);
-    std::vector<int64_t> y(acc.size());
-    for (size_t c = 0; c < f.alpha.size(); ++c) {
-      stage.apply(c, acc.data(), y.data(), static_cast<int64_t>(acc.size()));
-      for (size_t i = 0; i < acc.size(); ++i)
-        ASSERT_EQ(y[i], requant_ref(rq, c, BigInt(acc[i]))) << to_string(r) << " channel " << c << " acc " << acc[i] << " ("
-                                                             << stage.routes() << ")";
-      std::vector<uint8_t> bytes(acc.size());
-      int64_t lo = INT64_MAX, hi = INT64_MIN;
-      stage.apply_narrow(c, acc.data(), bytes.data(), static_cast<int64_t>(acc.size()), lo, hi);
-      EXPECT_EQ(lo, *std::min_element(y.begin(), y.end())) << to_string(r) << " channel " << c;
-      EXPECT_EQ(hi, *std::max_element(y.begin(), y.end())) << to_string(r) << " channel " << c;
-      for (size_t i = 0; i < acc.size(); ++i) ASSERT_EQ(bytes[i], static_cast<uint8_t>(y[i])) << to_string(r) << " channel " << c;
-    }
+    expect_equal_on_range(rq, stage, kAccLo, kAccHi, to_string(r));
   }
 }
 
