@@ -61,10 +61,6 @@ __attribute__((target("avx512f"), always_inline)) inline HighMul16 high_mul16(co
                    _mm512_set1_epi32(hi),     _mm_cvtsi32_si128(p.rshift), _mm_cvtsi32_si128(p.lshift)};
 }
 
-// The outputs y of 16 sums x as int32 lanes, widening the ranges by x + add (the accumulator: the
-// caller proved |add| + max|x| < 2^31) and y over the lanes in `mask`. kTrack false: the ranges are left
-// alone, for a layer whose plan proved both inside their declared types (NodePlan::ranges_proven), which
-// saves 5 of ~17 operations.
 // y before the clamp: ((((x*mul + bias) << lshift) >> 32) >> rshift) on 16 lanes.
 template <bool kShiftLeft>
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i requant_high_mul16_unclamped(__m512i x, const HighMul16& h) {
@@ -78,6 +74,10 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i requan
   return _mm512_maskz_sra_epi32(0xFFFF, high, h.rshift);
 }
 
+// The outputs y of 16 sums x as int32 lanes, widening the ranges by x + add (the accumulator: the
+// caller proved |add| + max|x| < 2^31) and y over the lanes in `mask`. kTrack false: the ranges are left
+// alone, for a layer whose plan proved both inside their declared types (NodePlan::ranges_proven), which
+// saves 5 of ~17 operations.
 template <bool kShiftLeft, bool kTrack = true>
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i requant_high_mul16_value(__m512i x, __mmask16 mask,
                                                                                                 const HighMul16& h, Ranges32& r) {

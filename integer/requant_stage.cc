@@ -258,12 +258,9 @@ bool steps_fit(int64_t lo, int64_t hi, int64_t acc_lo, int64_t acc_hi) {
          acc_hi < (int64_t{1} << 62);
 }
 
-std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, const BigInt& den, Rounding r, int64_t lo, int64_t hi,
-                                        int64_t acc_lo, int64_t acc_hi) {
-  // One check per output step: outputs of up to 12 bits (wider ones keep the reference route).
-  if (mul == 0 || den <= 0 || !steps_fit(lo, hi, acc_lo, acc_hi)) return std::nullopt;
-  Steps steps;
-  bool found = false;  // the step positions, computed for the first candidate that needs them
+// `steps`: the requant's step positions on the range (step_positions), one check per output step.
+std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, const BigInt& den, const Steps& steps, Rounding r, int64_t lo,
+                                        int64_t hi, int64_t acc_lo, int64_t acc_hi) {
   const double amax = static_cast<double>(std::max(std::abs(static_cast<double>(acc_lo)), std::abs(static_cast<double>(acc_hi))));
   // log2 |mul/den| and |add/den|: the largest k for a target size of M.
   const int mul_vs_den = bits(mul) - bits(den), add_vs_den = bits(add) - bits(den);
@@ -276,7 +273,6 @@ std::optional<Dyadic> dyadic_equivalent(const BigInt& mul, const BigInt& add, co
       if (!fits_int64(M) || !fits_int64(A) || M == 0) break;
       const Dyadic d{static_cast<int64_t>(M), static_cast<int64_t>(A), k};
       if ((target == 31 && (d.mul < INT32_MIN || d.mul > INT32_MAX)) || !affine_fits_int64(d.mul, d.add, acc_lo, acc_hi)) continue;
-      if (!found && !(found = step_positions(mul, add, den, r, lo, hi, acc_lo, acc_hi, steps))) return std::nullopt;
       if (proven_equal(steps, r, lo, hi, d)) return d;
       break;  // the most precise candidate of this size failed; try the larger size
     }
@@ -447,11 +443,19 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
         mul /= g, add /= g, den /= g;
         const unsigned long k = msb(den);
         Channel& ch = channels_[o];
+        // The exact step positions (outputs of up to 12 bits), found once for the two routes that use them.
+        Steps steps;
+        bool have_steps = false;
+        auto find_steps = [&] {
+          return mul != 0 && den > 0 && steps_fit(rq.lo, rq.hi, acc_lo, acc_hi) &&
+                 step_positions(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi, steps);
+        };
         if (lsb(den) == k && k <= 62 && fits_int64(mul) && fits_int64(add) &&
             affine_fits_int64(static_cast<int64_t>(mul), static_cast<int64_t>(add), acc_lo, acc_hi)) {
           ch = Channel{Route::exact_shift, static_cast<int64_t>(mul), static_cast<int64_t>(add), static_cast<int>(k)};
           any_shift = true;
-        } else if (const std::optional<Dyadic> d = dyadic_equivalent(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi)) {
+        } else if (std::optional<Dyadic> d;
+                   (have_steps = find_steps()) && (d = dyadic_equivalent(mul, add, den, steps, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi))) {
           ch = Channel{Route::exact_shift, d->mul, d->add, d->shift};
           any_equivalent = true;
         } else if (den <= INT64_MAX && fits_int64(mul) && fits_int64(add) &&
@@ -460,8 +464,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
           ch.den = static_cast<int64_t>(den);
           prepare_magic(ch, acc_lo, acc_hi);
           any_div = true;
-        } else if (Steps steps; mul != 0 && steps_fit(rq.lo, rq.hi, acc_lo, acc_hi) &&
-                                step_positions(mul, add, den, f.rounding, rq.lo, rq.hi, acc_lo, acc_hi, steps)) {
+        } else if (have_steps) {
           // No dyadic function is proven equal and mul*acc + add exceeds int64 (a 100-bit alpha whose
           // steps lie too close to a rounding boundary for the shifts' precision): the exact step positions.
           ch.route = Route::exact_steps;
