@@ -402,6 +402,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   MinMax total;
   std::mutex total_mutex;
   std::atomic<bool> compacted{false};  // some channel took requant_compact_bytes (path counter)
+  std::atomic<bool> compacted_run{false};  // some task took requant_compact_bytes_run
   // A task: whole input planes, each padded into a per-thread plane (it stays in cache) and followed by
   // its m output channels; enough planes per task to amortize the per-task work on small planes.
   const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
@@ -424,7 +425,15 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
       Int16Taps k;  // offsets on the first plane, pairs per channel
       Ranges32 r;
       init_ranges32(r);
-      for (int64_t c = c_begin; c < c_end; ++c) {
+      // The compacted byte kernel on every channel of the task: one call for the whole run.
+      const bool channel_run = bytes.ok && bytes.chunks > 0 && m == 1 && high_mul != nullptr &&
+                       std::all_of(high_mul + c_begin, high_mul + c_end, [](const HighMulChannel& h) { return h.ok; });
+      if (channel_run) {
+        requant_compact_bytes_run(L, bytes, input.bytes + n * L.C * L.H * L.W, c_begin, c_end, high_mul, static_cast<int32_t>(out.requant->lo()),
+                                  static_cast<int32_t>(out.requant->hi()), out.narrow_out + n * L.O * P, r, !out.ranges_proven);
+        mark_taken(compacted), mark_taken(compacted_run);
+      }
+      for (int64_t c = channel_run ? c_end : c_begin; c < c_end; ++c) {
         const int64_t nc = n * L.C + c;
         thread_local std::vector<int16_t> phases;
         const size_t size = static_cast<size_t>(L.stride_w * L.PH * QW + 64);
@@ -500,6 +509,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     PathCounters& pc = path_counters();
     pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
     if (compacted.load()) pc.add(Path::depthwise_bytes_compact);
+    if (compacted_run.load()) pc.add(Path::depthwise_bytes_compact_run);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
     return total;

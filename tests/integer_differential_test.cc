@@ -399,21 +399,28 @@ void byte_depthwise_property(Isa isa, bool flat_shapes) {
   const int threads = *rc::gen::inRange(1, 4);
   // The compaction runs where it fits when the requant is fused into bytes and the planner granted some
   // channel the 16-lane route (only the output kept: no int32 plane wanted).
-  bool compact = false;
+  bool compact = false, compact_run = false;
   if (compact_fits && k.net.nodes.size() == 3 && k.net.nodes[2].output.type.bits <= 8) {
     const integer::Plan plan(k.net, integer::Options{.threads = threads, .isa = std::string(to_string(isa))});
     const integer::NodePlan& np = plan.nodes()[1];
     compact = np.fuses_next && std::any_of(np.high_mul.begin(), np.high_mul.end(), [](const integer::HighMulChannel& h) { return h.ok; });
+    // A depth multiplier of 1 with every channel on the 16-lane route: each task's channels in one call.
+    compact_run = compact && O == C && std::all_of(np.high_mul.begin(), np.high_mul.end(), [](const integer::HighMulChannel& h) { return h.ok; });
   }
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t before = pc.get(Path::depthwise_bytes_vbmi), compact_before = pc.get(Path::depthwise_bytes_compact);
+  const uint64_t run_before = pc.get(Path::depthwise_bytes_compact_run);
   check_output_only(k, isa, threads);
   const uint64_t ran = pc.get(Path::depthwise_bytes_vbmi) - before, compacted = pc.get(Path::depthwise_bytes_compact) - compact_before;
+  const uint64_t ran_run = pc.get(Path::depthwise_bytes_compact_run) - run_before;
+  if (compact_run && ran_run == 0) RC_FAIL("the channels were not compacted in one run per task\n" + k.summary + "\n" + plan_of(k.net, isa));
+  if (O != C && ran_run != 0) RC_FAIL("the run of channels was taken with a depth multiplier of 2\n" + k.summary);
   if (applies && ran == 0) RC_FAIL("the byte depthwise kernel did not run\n" + k.summary + "\n" + plan_of(k.net, isa));
   if (!applies && ran != 0) RC_FAIL("the byte depthwise kernel ran outside its conditions\n" + k.summary);
   if (compact && compacted == 0) RC_FAIL("the planes were not compacted in registers\n" + k.summary + "\n" + plan_of(k.net, isa));
   if (!compact_fits && compacted != 0) RC_FAIL("the compaction ran on a plane it does not fit\n" + k.summary);
-  RC_TAG(applies ? std::string(flat ? "byte kernel, flat" : "byte kernel, rows") + (compact ? ", compacted" : "") : "other kernel");
+  RC_TAG(applies ? std::string(flat ? "byte kernel, flat" : "byte kernel, rows") + (compact ? compact_run ? ", compacted in runs" : ", compacted" : "")
+                 : "other kernel");
   RC_TAG(int8_weights ? "int8 weights" : "weights beyond int8");
 }
 
@@ -426,7 +433,11 @@ TEST_P(IntegerTier, RandomByteDepthwiseEqualsReference) {
 TEST_P(IntegerTier, RandomFlatByteDepthwiseEqualsReference) {
   const Isa tier = GetParam();
   if (integer::uses_avx512(tier) && !cpu_has_vbmi()) std::cout << "[ SKIPPED  ] depthwise_bytes_compact: this CPU lacks AVX512-VBMI\n";
+  const uint64_t runs = integer::path_counters().get(Path::depthwise_bytes_compact_run);
   EXPECT_TRUE(rc::check("output only: flat depthwise planes on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier, true); }));
+  if (integer::uses_avx512(tier) && cpu_has_vbmi()) {
+    EXPECT_GT(integer::path_counters().get(Path::depthwise_bytes_compact_run), runs) << "no case compacted a task's channels in one run";
+  }
 }
 
 // Every block edge of the byte kernel's rows: 3x3, 5x5 and 7x7 (the compiled shapes), strides 1..3,
