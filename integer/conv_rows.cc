@@ -227,33 +227,47 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
   const __mmask16 second = static_cast<__mmask16>(f.count >= 32 ? 0xFFFFu : f.count > 16 ? (1u << (f.count - 16)) - 1 : 0u);
   const bool packed = kPack != BytePack::none && f.count == 16 * NB;
   Ranges32 local = r;  // in registers (the byte stores may alias r)
+  // Likewise the destination: the byte stores may alias `f`.
+  uint8_t* const dst = f.dst;
+  const int64_t stride = f.dst_stride;
   for (int64_t c0 = 0; c0 < std::min<int64_t>(16 * NA, f.channels); c0 += kGroup) {
     __m512i acc[kGroup][NB];
     group_sums_vnni<kGroup, NB>(a, c0, acc);
-    int j = 0;
+    const int64_t live = f.channels - c0;  // the group's channels that exist
+    // Both loops below run a fixed number of times, fully unrolled, with the channel bound as a test
+    // inside: indexed by a loop counter the compiler cannot unroll, `acc` lived on the stack, stored
+    // after the sums and loaded back by the requant (two memory operations per vector of 16 outputs).
+    int done = 0;  // the channels the packs requantized
     if constexpr (kPack != BytePack::none) {
       if (packed) {
         const ByteClamp k = byte_clamp(f.lo, f.hi);
-        for (; j + kPerPack <= kGroup && c0 + j + kPerPack <= f.channels; j += kPerPack) {
+#pragma GCC unroll 16
+        for (int j = 0; j < kGroup; j += kPerPack) {
+          if (j + kPerPack > live) break;
           __m512i y[4];
+#pragma GCC unroll 4
           for (int q = 0; q < kPerPack; ++q) {
             const HighMulChannel& h = f.hm[c0 + j + q];
             const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
             for (int b = 0; b < NB; ++b) y[q * NB + b] = requant_high_mul16_unclamped(acc[j + q][b], v, h.params.lshift != 0);
           }
           const __m512i bytes = pack4_bytes<kPack>(y[0], y[1], y[2], y[3], k);
-          uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
+          uint8_t* d = dst + (c0 + j) * stride;
           // Byte masks select each channel's run of the 64 bytes, stored at its row (the masked-off
           // bytes before the row are not accessed).
+#pragma GCC unroll 4
           for (int q = 0; q < kPerPack; ++q)
-            _mm512_mask_storeu_epi8(d + q * f.dst_stride - q * 16 * NB, ((__mmask64{1} << (16 * NB)) - 1) << (q * 16 * NB), bytes);
+            _mm512_mask_storeu_epi8(d + q * stride - q * 16 * NB, ((__mmask64{1} << (16 * NB)) - 1) << (q * 16 * NB), bytes);
+          done = j + kPerPack;
         }
       }
     }
-    for (; j < kGroup && c0 + j < f.channels; ++j) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kGroup; ++j) {
+      if (j < done || j >= live) continue;
       const HighMulChannel& h = f.hm[c0 + j];
       const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
-      uint8_t* d = f.dst + (c0 + j) * f.dst_stride;
+      uint8_t* d = dst + (c0 + j) * stride;
       if (h.params.lshift == 0) {
         requant_high_mul16_step<false, kTrack>(acc[j][0], first, v, d, local);
         if (NB == 2 && second != 0) requant_high_mul16_step<false, kTrack>(acc[j][NB - 1], second, v, d + 16, local);
