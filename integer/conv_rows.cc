@@ -227,9 +227,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
   const __mmask16 second = static_cast<__mmask16>(f.count >= 32 ? 0xFFFFu : f.count > 16 ? (1u << (f.count - 16)) - 1 : 0u);
   const bool packed = kPack != BytePack::none && f.count == 16 * NB;
   Ranges32 local = r;  // in registers (the byte stores may alias r)
-  // Likewise the destination: the byte stores may alias `f`.
+  // Likewise what is read from `f`: the byte stores may alias it.
   uint8_t* const dst = f.dst;
   const int64_t stride = f.dst_stride;
+  const HighMulChannel* const hm = f.hm;
+  const int32_t lo = f.lo, hi = f.hi;
   for (int64_t c0 = 0; c0 < std::min<int64_t>(16 * NA, f.channels); c0 += kGroup) {
     __m512i acc[kGroup][NB];
     group_sums_vnni<kGroup, NB>(a, c0, acc);
@@ -240,15 +242,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
     int done = 0;  // the channels the packs requantized
     if constexpr (kPack != BytePack::none) {
       if (packed) {
-        const ByteClamp k = byte_clamp(f.lo, f.hi);
+        const ByteClamp k = byte_clamp(lo, hi);
 #pragma GCC unroll 16
         for (int j = 0; j < kGroup; j += kPerPack) {
           if (j + kPerPack > live) break;
           __m512i y[4];
 #pragma GCC unroll 4
           for (int q = 0; q < kPerPack; ++q) {
-            const HighMulChannel& h = f.hm[c0 + j + q];
-            const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
+            const HighMulChannel& h = hm[c0 + j + q];
+            const HighMul16 v = high_mul16(h.params, h.add, lo, hi);
             for (int b = 0; b < NB; ++b) y[q * NB + b] = requant_high_mul16_unclamped(acc[j + q][b], v, h.params.lshift != 0);
           }
           const __m512i bytes = pack4_bytes<kPack>(y[0], y[1], y[2], y[3], k);
@@ -265,8 +267,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
 #pragma GCC unroll 16
     for (int j = 0; j < kGroup; ++j) {
       if (j < done || j >= live) continue;
-      const HighMulChannel& h = f.hm[c0 + j];
-      const HighMul16 v = high_mul16(h.params, h.add, f.lo, f.hi);
+      const HighMulChannel& h = hm[c0 + j];
+      const HighMul16 v = high_mul16(h.params, h.add, lo, hi);
       uint8_t* d = dst + (c0 + j) * stride;
       if (h.params.lshift == 0) {
         requant_high_mul16_step<false, kTrack>(acc[j][0], first, v, d, local);

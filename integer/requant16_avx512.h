@@ -57,7 +57,9 @@ struct HighMul16 {
 
 __attribute__((target("avx512f"), always_inline)) inline HighMul16 high_mul16(const FusedRequant::HighMulParams& p, int32_t add, int32_t lo,
                                                                            int32_t hi) {
-  return HighMul16{_mm512_set1_epi64(p.mul),  _mm512_set1_epi64(p.bias), _mm512_set1_epi32(add), _mm512_set1_epi32(lo),
+  // mul as 16 dwords: vpmuldq reads only the low dword of each qword, sign-extended, and a dword
+  // broadcast is one load where the qword one took a sign extension and a move first (per channel).
+  return HighMul16{_mm512_set1_epi32(p.mul),  _mm512_set1_epi64(p.bias), _mm512_set1_epi32(add), _mm512_set1_epi32(lo),
                    _mm512_set1_epi32(hi),     _mm_cvtsi32_si128(p.rshift), _mm_cvtsi32_si128(p.lshift)};
 }
 
