@@ -46,7 +46,7 @@ void run_avg_pool2d_planes(const AvgPool2dOp& op, const uint8_t* input, const Sh
   // A task: enough planes for about 4096 input bytes. One plane per task cost more in handing the tasks
   // out than in summing them on small planes (MobileNetV2's global pool: 1280 planes of 49 bytes).
   const int64_t planes = in_shape[0] * in_shape[1];
-  const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, H * W), 1, std::max<int64_t>(1, planes / (4 * pool.threads())));
+  const int64_t per_task = pool.items_per_task(planes, H * W);
   pool.run((planes + per_task - 1) / per_task, [&](int64_t task) {
     for (int64_t nc = task * per_task; nc < std::min(planes, (task + 1) * per_task); ++nc) {
       if (in_signed)

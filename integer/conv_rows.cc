@@ -61,7 +61,7 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
   // layer is one packed row, whose cq rows still share out, and no task is so small that handing it out
   // (an atomic shared by the threads) costs more than the copy.
   const int64_t granule_rows = N * L.G * R.rows * L.cq;
-  const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(R.width, 1), 1, std::max<int64_t>(granule_rows / (4 * pool.threads()), 1));
+  const int64_t per_task = pool.items_per_task(granule_rows, R.width);
   auto pack_granule_row = [&](int64_t task_q) {
     const int64_t q = task_q % L.cq, task = task_q / L.cq;
     const int64_t r = task % R.rows, ng = task / R.rows, g = ng % L.G, n = ng / L.G;

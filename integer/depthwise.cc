@@ -405,7 +405,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   std::atomic<bool> compacted_run{false};  // some task took requant_compact_bytes_run
   // A task: whole input planes, each padded into a per-thread plane (it stays in cache) and followed by
   // its m output channels; enough planes per task to amortize the per-task work on small planes.
-  const int64_t per_task = std::clamp<int64_t>(4096 / std::max<int64_t>(1, P * m), 1, std::max<int64_t>(1, L.C / (4 * pool.threads())));
+  const int64_t per_task = pool.items_per_task(L.C, P * m);
   const int64_t chunks = (L.C + per_task - 1) / per_task;
   // Rows of at most 16 outputs run over the flattened planes (sums_int16).
   const bool flat = L.OW <= 16;

@@ -227,24 +227,30 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void 
   }
 }
 
-// One channel's requant into bytes in the given layout: the operands and the 16-lane constants once,
-// the ranges in registers (the byte stores may alias r).
+// The layout's loop for one channel, its operands and 16-lane constants given.
 enum class ByteLayout { rows, compact_rows, compact_flat };
 
 template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_bytes_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
-                                                                                           const uint8_t* plane, const BytesTaps& t,
-                                                                                           const HighMulChannel& hm, int32_t lo, int32_t hi,
-                                                                                           uint8_t* dst, Ranges32& r) {
-  const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, t);
-  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
-  Ranges32 local = r;
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_channel(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const HighMul16& h,
+    uint8_t* dst, Ranges32& local) {
   if constexpr (kLayout == ByteLayout::compact_flat)
     requant_compact_flat<kShiftLeft, kTrack>(k, B, plane, h, dst, local);
   else if constexpr (kLayout == ByteLayout::compact_rows)
     requant_compact_rows<kShiftLeft, kTrack>(k, L, B, plane, h, dst, local);
   else
     requant_rows<kShiftLeft, kTrack>(k, L, plane, h, dst, local);
+}
+
+// One channel's requant into bytes in the given layout: the operands and the 16-lane constants once,
+// the ranges in registers (the byte stores may alias r).
+template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_bytes_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
+                                                                                           const uint8_t* plane, const BytesTaps& t,
+                                                                                           const HighMulChannel& hm, int32_t lo, int32_t hi,
+                                                                                           uint8_t* dst, Ranges32& r) {
+  Ranges32 local = r;
+  requant_channel<kLayout, kShiftLeft, kTrack>(operands<kKH, kG, kSigned>(L, B, t), L, B, plane, high_mul16(hm.params, hm.add, lo, hi), dst, local);
   r = local;
 }
 
@@ -275,14 +281,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))) void 
     if constexpr (kLayout == ByteLayout::compact_flat) pad_plane_into(L, B, src, padded), src = padded;
     const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, L.byte_taps[static_cast<size_t>(c)]);
     const HighMul16 h = high_mul16(hm[c].params, hm[c].add, lo, hi);
-    uint8_t* d = dst + c * P;
-    if constexpr (kLayout == ByteLayout::compact_flat) {
-      if (hm[c].params.lshift != 0) requant_compact_flat<true, kTrack>(k, B, src, h, d, local);
-      else requant_compact_flat<false, kTrack>(k, B, src, h, d, local);
-    } else {
-      if (hm[c].params.lshift != 0) requant_compact_rows<true, kTrack>(k, L, B, src, h, d, local);
-      else requant_compact_rows<false, kTrack>(k, L, B, src, h, d, local);
-    }
+    if (hm[c].params.lshift != 0) requant_channel<kLayout, true, kTrack>(k, L, B, src, h, dst + c * P, local);
+    else requant_channel<kLayout, false, kTrack>(k, L, B, src, h, dst + c * P, local);
   }
   r = local;
 }

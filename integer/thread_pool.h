@@ -20,6 +20,7 @@
 // variables are used only when a worker or the caller has gone to sleep.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -40,6 +41,12 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Items per task for `items` items of `item_size` elements each: enough for about 4096 elements (so
+  // handing a task out costs less than doing it), but no fewer than four tasks per thread while there
+  // are that many items.
+  int64_t items_per_task(int64_t items, int64_t item_size) const {
+    return std::clamp<int64_t>(4096 / std::max<int64_t>(1, item_size), 1, std::max<int64_t>(1, items / (4 * threads())));
+  }
   void run(int64_t n, const std::function<void(int64_t)>& task);
 
  private:
