@@ -134,7 +134,7 @@ void BM_VsOneDnn(benchmark::State& state) {
   const bool output_only = state.range(2) != 0;
   Model& m = model(name);
   const integer::Plan plan(m.net, integer::Options{.threads = threads, .isa = "auto"});
-  bench::OneDnnHandle dnn = bench::onednn_prepare(m.net);
+  bench::OneDnnHandle dnn = bench::onednn_prepare(m.net, threads);
   double ours = 0;
   Trace previous;
   integer::OutputBuffers buffers;  // kept across iterations, as `previous` is for the full trace

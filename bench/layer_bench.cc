@@ -63,7 +63,8 @@ void BM_Layer(benchmark::State& state) {
 }
 
 // MobileNetV2's expensive shapes: expansions and projections at 112 and 56 pixels, a late 7x7 layer,
-// the first conv, and the depthwise layers from 112x112 to 7x7.
+// the first conv, two VGG16 3x3 convs (224x224 x 64, 56x56 x 256), and the depthwise layers from
+// 112x112 to 7x7.
 BENCHMARK(BM_Layer)
     ->ArgsProduct({{0}, {16}, {96}, {112}, {1}, {1}, {1, 2}})
     ->ArgsProduct({{0}, {32}, {16}, {112}, {1}, {1}, {1, 2}})
@@ -72,6 +73,8 @@ BENCHMARK(BM_Layer)
     ->ArgsProduct({{0}, {960}, {160}, {7}, {1}, {1}, {1, 2}})
     ->ArgsProduct({{0}, {160}, {960}, {7}, {1}, {1}, {1, 2}})
     ->ArgsProduct({{0}, {3}, {32}, {224}, {3}, {2}, {1, 2}})
+    ->ArgsProduct({{0}, {64}, {64}, {224}, {3}, {1}, {1, 2}})
+    ->ArgsProduct({{0}, {256}, {256}, {56}, {3}, {1}, {1, 2}})
     ->ArgsProduct({{1}, {96}, {0}, {112}, {3}, {2}, {1, 2}})
     ->ArgsProduct({{1}, {144}, {0}, {56}, {3}, {1}, {1, 2}})
     ->ArgsProduct({{1}, {32}, {0}, {112}, {3}, {1}, {1, 2}})

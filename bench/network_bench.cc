@@ -132,7 +132,7 @@ void BM_Network(benchmark::State& state) {
 
   std::string label = std::string(spec.label) + " (" + spec.model + ", " + spec.config + ")";
   if (bench::onednn_available()) {
-    bench::OneDnnHandle dnn = bench::onednn_prepare(m.network);
+    bench::OneDnnHandle dnn = bench::onednn_prepare(m.network, threads);
     bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
     std::vector<double> runs;
     for (int64_t k = 0; k < std::max<int64_t>(state.iterations(), 5); ++k) runs.push_back(bench::onednn_run(*dnn, threads));

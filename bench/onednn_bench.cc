@@ -50,7 +50,8 @@ dt act_type(const IntType& t) { return t.is_signed ? dt::s8 : dt::u8; }
 
 }  // namespace
 
-OneDnnHandle onednn_prepare(const Network& network) {
+OneDnnHandle onednn_prepare(const Network& network, int threads) {
+  omp_set_num_threads(threads);
   OneDnnHandle net(new OneDnnNetwork);
   std::mt19937 rng(1);
   std::map<std::string, const Node*> by_name;

@@ -21,8 +21,10 @@ using OneDnnHandle = std::unique_ptr<OneDnnNetwork, OneDnnDeleter>;
 bool onednn_available();
 // One primitive per conv2d (u8 src, s8 weights, s32 bias, output scale to u8/s8 as the following
 // requant's declared type, NHWC activations, weights in oneDNN's preferred layout) and per linear
-// (inner product, s32 output), with their memories: all created here, outside any timed loop.
-OneDnnHandle onednn_prepare(const Network& network);
+// (inner product, s32 output), with their memories: all created here, outside any timed loop, for
+// `threads` OpenMP threads (a brgemm primitive fixes its thread count when it is created: one created
+// under a two-thread default ran on two threads inside a one-thread benchmark).
+OneDnnHandle onednn_prepare(const Network& network, int threads);
 // Runs every primitive once on `threads` OpenMP threads; returns the wall time in seconds.
 double onednn_run(OneDnnNetwork& net, int threads);
 // Per-primitive clocks: the fastest of `runs` runs of each primitive, with the name of its node.
