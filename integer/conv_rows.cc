@@ -47,6 +47,30 @@ Rows rows_of(const GemmLayer& L) {
   return r;
 }
 
+// Column x of a strided row (at stride 1, zero past its data) goes to phase x % s at x / s: phase ph
+// of `row` is written at phase0 + ph*phase_stride, pwp granules. Sixteen granules of a phase at a time,
+// gathered from the 16*s source granules by one vpermt2d (two when s > 2: sources past the first 32).
+// `row` holds (pwp rounded up to 16) * s granules.
+__attribute__((target("avx512f"))) void split_phases(const uint32_t* row, int64_t s, int64_t pwp, uint32_t* phase0, int64_t phase_stride) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t ph = 0; ph < s; ++ph) {
+    const __m512i index = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(s))), _mm512_set1_epi32(static_cast<int32_t>(ph)));
+    const __mmask16 high = _mm512_cmpge_epi32_mask(index, _mm512_set1_epi32(32));  // lanes from source granules 32..63
+    uint32_t* phase = phase0 + ph * phase_stride;
+    for (int64_t j = 0; j < pwp; j += 16) {
+      const uint32_t* src = row + j * s;
+      __m512i v = _mm512_permutex2var_epi32(_mm512_loadu_si512(src), index, _mm512_loadu_si512(src + 16));
+      if (s > 2) {
+        // The index's low five bits select within source granules 32..63 as within 0..31.
+        const __m512i last = s > 3 ? _mm512_loadu_si512(src + 48) : _mm512_setzero_si512();
+        v = _mm512_mask_blend_epi32(high, v, _mm512_permutex2var_epi32(_mm512_loadu_si512(src + 32), index, last));
+      }
+      const __mmask16 live = static_cast<__mmask16>(pwp - j >= 16 ? 0xFFFFu : (1u << (pwp - j)) - 1);
+      _mm512_mask_storeu_epi32(phase + j, live, v);
+    }
+  }
+}
+
 // Granule planes [N][G][rows][cq][pwp]: value - act_offset per lane (mod 256: the planner proved it lies
 // in [0, 255]), pad_value - act_offset in the padding, 0 in columns past `width`. Lanes past Cg repeat
 // the group's last channel: their weights are zero, so they add nothing (and the sums stay within the
@@ -70,8 +94,11 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     // Columns [x_lo, x_hi) hold data; column x reads plane offset src0 + (x - x_lo).
     const int64_t x_lo = R.flat ? 0 : L.pad_left, x_hi = R.flat ? plane : L.pad_left + L.W;
     const int64_t src0 = R.flat ? 0 : iy * L.W;
-    thread_local std::vector<uint32_t> strided;  // granule row q of a strided row at stride 1: [width]
-    if (R.phases > 1 && strided.size() < static_cast<size_t>(R.width)) strided.resize(static_cast<size_t>(R.width));
+    // Granule row q of a strided row at stride 1: [width], then zeros through the last column the
+    // phase split reads (split_phases).
+    thread_local std::vector<uint32_t> strided;
+    const size_t strided_size = static_cast<size_t>((R.pwp + 15) / 16 * 16 * R.phases);
+    if (R.phases > 1 && strided.size() < strided_size) strided.resize(strided_size);
     const uint32_t p = pad[static_cast<size_t>(q)];
     const int64_t c0 = q * 4, lanes = std::min<int64_t>(4, L.Cg - c0);
     const T* s[4];
@@ -111,14 +138,8 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
       dst[x] = gr;
     }
     if (R.phases == 1) return;
-    // Column x goes to phase x % s at x / s; columns past `width` (and the phase rows' slack) are 0.
-    for (int64_t ph = 0; ph < R.phases; ++ph) {
-      uint32_t* phase = image + ((task * R.phases + ph) * L.cq + q) * R.pwp;
-      for (int64_t j = 0; j < R.pwp; ++j) {
-        const int64_t col = j * R.phases + ph;
-        phase[j] = col < R.width ? strided[static_cast<size_t>(col)] : 0u;
-      }
-    }
+    std::fill(strided.begin() + R.width, strided.begin() + static_cast<std::ptrdiff_t>(strided_size), 0u);
+    split_phases(strided.data(), R.phases, R.pwp, image + (task * R.phases * L.cq + q) * R.pwp, L.cq * R.pwp);
   };
   pool.run((granule_rows + per_task - 1) / per_task, [&](int64_t chunk) {
     for (int64_t t = chunk * per_task; t < std::min(granule_rows, (chunk + 1) * per_task); ++t) pack_granule_row(t);

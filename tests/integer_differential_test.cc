@@ -313,7 +313,8 @@ Conv2dOp gen_conv_op(int64_t C, IntType w_type, bool depthwise, std::mt19937_64&
     O = op.groups * std::max<int64_t>(1, *gen_channels() / op.groups);
   }
   const int64_t KH = *rc::gen::element<int64_t>(1, 1, 2, 3, 3, 5), KW = *rc::gen::element<int64_t>(1, 1, 2, 3, 3, 5);
-  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = *rc::gen::element(1, 1, 2, 3);
+  // stride_w up to 4: the rows driver's widest phase split (four phases, two source vector pairs).
+  op.stride_h = *rc::gen::element(1, 1, 2, 3), op.stride_w = *rc::gen::element(1, 1, 2, 3, 4);
   op.dilation_h = *rc::gen::element(1, 1, 1, 2), op.dilation_w = *rc::gen::element(1, 1, 1, 2);
   op.pad_top = *rc::gen::inRange(0, 3), op.pad_bottom = *rc::gen::inRange(0, 3);
   op.pad_left = *rc::gen::inRange(0, 3), op.pad_right = *rc::gen::inRange(0, 3);
@@ -333,7 +334,8 @@ void conv_property(Isa isa, bool depthwise, Checker check = check_identical) {
   op.pad_value = *rc::gen::arbitrary<bool>() ? gen_value(in_type) : gen_value(IntType{16, true});
   const int64_t min_h = std::max<int64_t>(1, op.dilation_h * (op.weight.dim(2) - 1) + 1 - op.pad_top - op.pad_bottom);
   const int64_t min_w = std::max<int64_t>(1, op.dilation_w * (op.weight.dim(3) - 1) + 1 - op.pad_left - op.pad_right);
-  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, depthwise ? *gen_row_width() : *gen_spatial());
+  // Rows past 16 and 32 granules too: a strided row's phase split reads 16 * stride_w columns at a time.
+  const int64_t H = std::max(min_h, *gen_spatial()), W = std::max(min_w, *gen_row_width());
   const int64_t N = *rc::gen::element<int64_t>(1, 1, 2);
   IntTensor input = random_tensor({N, C, H, W}, in_type, "NCHW", rng);
   const LayerCase k = make_conv_case(std::move(op), std::move(input), *rc::gen::inRange(0, 5) != 0);
