@@ -403,6 +403,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
   std::mutex total_mutex;
   std::atomic<bool> compacted{false};  // some channel took requant_compact_bytes (path counter)
   std::atomic<bool> compacted_run{false};  // some task took requant_compact_bytes_run
+  std::atomic<bool> register_run{false};  // ... with its planes in a register (L.register_windows)
   // A task: whole input planes, each padded into a per-thread plane (it stays in cache) and followed by
   // its m output channels; enough planes per task to amortize the per-task work on small planes.
   const int64_t per_task = pool.items_per_task(L.C, P * m);
@@ -432,6 +433,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         requant_compact_bytes_run(L, bytes, input.bytes + n * L.C * L.H * L.W, c_begin, c_end, high_mul, static_cast<int32_t>(out.requant->lo()),
                                   static_cast<int32_t>(out.requant->hi()), out.narrow_out + n * L.O * P, r, !out.ranges_proven);
         mark_taken(compacted), mark_taken(compacted_run);
+        if (!L.register_windows.empty()) mark_taken(register_run);
       }
       for (int64_t c = channel_run ? c_end : c_begin; c < c_end; ++c) {
         const int64_t nc = n * L.C + c;
@@ -510,6 +512,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
     if (compacted.load()) pc.add(Path::depthwise_bytes_compact);
     if (compacted_run.load()) pc.add(Path::depthwise_bytes_compact_run);
+    if (register_run.load()) pc.add(Path::depthwise_bytes_register_windows);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
     return total;

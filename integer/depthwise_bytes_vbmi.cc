@@ -212,6 +212,54 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   }
 }
 
+// A plane of at most 64 bytes in one register (L.register_windows): the sums of outputs p0 .. p0 + 15
+// (p = y*OW + x), each window one masked vpermb of the plane (pad: the pad byte, offset like the plane
+// when signed).
+template <int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m512i register_block(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseRegisterWindow* windows, __m512i plane, __m512i pad, int64_t p0) {
+  const int KH = kKH > 0 ? kKH : k.KH, groups = kG > 0 ? kG : k.groups;
+  const DepthwiseRegisterWindow* w = windows + p0 / 16 * KH * groups;
+  __m512i acc = _mm512_set1_epi32(k.start);
+  for (int t = 0; t < KH * groups; ++t)
+    acc = _mm512_dpbusd_epi32(acc, _mm512_mask_permutexvar_epi8(pad, w[t].mask, _mm512_load_si512(w[t].index), plane), k.w[t]);
+  return acc;
+}
+
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i register_bytes(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseRegisterWindow* windows, __m512i plane, __m512i pad, int64_t p0, int64_t P,
+    const HighMul16& h, Ranges32& local) {
+  if (p0 >= P) return _mm_setzero_si128();
+  const __mmask16 valid = static_cast<__mmask16>(P - p0 >= 16 ? 0xFFFFu : (1u << (P - p0)) - 1);
+  const __m512i y = requant_high_mul16_value<kShiftLeft, kTrack>(register_block(k, windows, plane, pad, p0), valid, h, local);
+  return _mm512_maskz_cvtepi32_epi8(0xFFFF, y);
+}
+
+// One channel from its plane in a register: the outputs in order, 64 at a time (four blocks' bytes) by
+// one masked store; no padded copy, and no compaction (the windows skip the positions past OW).
+template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_register(
+    const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const uint8_t* src, const HighMul16& h, uint8_t* dst, Ranges32& local) {
+  __m512i plane = _mm512_maskz_loadu_epi8(lanes64(0, L.H * L.W), src), pad = k.pad;
+  if constexpr (kSigned) {
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));  // the +128 offset, as add_row
+    plane = _mm512_xor_si512(plane, offset), pad = _mm512_xor_si512(pad, offset);
+  }
+  const DepthwiseRegisterWindow* w = L.register_windows.data();
+  const int64_t P = L.OH * L.OW;
+  for (int64_t p0 = 0; p0 < P; p0 += 64) {
+    // Four named blocks, as in requant_compact_rows.
+    const __m128i x0 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0, P, h, local);
+    const __m128i x1 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 16, P, h, local);
+    const __m128i x2 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 32, P, h, local);
+    const __m128i x3 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 48, P, h, local);
+    // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+    const __m512i low = _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), _mm256_set_m128i(x1, x0), 0);
+    _mm512_mask_storeu_epi8(dst + p0, lanes64(0, P - p0), _mm512_maskz_inserti64x4(0xFF, low, _mm256_set_m128i(x3, x2), 1));
+  }
+}
+
 // Flat planes: the padded copy (see pad_plane_bytes in the header).
 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void pad_plane_into(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                             const uint8_t* plane, uint8_t* padded) {
@@ -228,13 +276,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void 
 }
 
 // The layout's loop for one channel, its operands and 16-lane constants given.
-enum class ByteLayout { rows, compact_rows, compact_flat };
+enum class ByteLayout { rows, compact_rows, compact_flat, compact_register };
 
 template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_channel(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const HighMul16& h,
     uint8_t* dst, Ranges32& local) {
-  if constexpr (kLayout == ByteLayout::compact_flat)
+  if constexpr (kLayout == ByteLayout::compact_register)
+    requant_compact_register<kShiftLeft, kTrack>(k, L, plane, h, dst, local);
+  else if constexpr (kLayout == ByteLayout::compact_flat)
     requant_compact_flat<kShiftLeft, kTrack>(k, B, plane, h, dst, local);
   else if constexpr (kLayout == ByteLayout::compact_rows)
     requant_compact_rows<kShiftLeft, kTrack>(k, L, B, plane, h, dst, local);
@@ -338,6 +388,28 @@ BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in,
   return B;
 }
 
+void pack_register_windows(DepthwiseLayer& L) {
+  L.register_windows.clear();
+  const int64_t P = L.OH * L.OW;
+  if (L.byte_taps.empty() || L.dilation_w != 1 || L.stride_w < 1 || L.stride_w > 3 || L.H * L.W > 64 || P > 256) return;
+  const int64_t blocks = (P + 15) / 16, groups = (L.KW + 3) / 4;
+  L.register_windows.resize(static_cast<size_t>(blocks * L.KH * groups));
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t ky = 0; ky < L.KH; ++ky)
+      for (int64_t g = 0; g < groups; ++g) {
+        DepthwiseRegisterWindow& w = L.register_windows[static_cast<size_t>((b * L.KH + ky) * groups + g)];
+        for (int64_t lane = 0; lane < 64; ++lane) {
+          // Lane byte j of int32 lane i: tap (ky, 4g + j) of output p = 16b + i. A tap past KW has
+          // weight 0, and a position in the padding (or an output past the plane) reads the pad byte.
+          const int64_t p = 16 * b + lane / 4, kx = 4 * g + lane % 4;
+          const int64_t iy = p / L.OW * L.stride_h + ky * L.dilation_h - L.pad_top, ix = p % L.OW * L.stride_w + kx - L.pad_left;
+          if (p >= P || kx >= L.KW || iy < 0 || iy >= L.H || ix < 0 || ix >= L.W) continue;
+          w.index[lane] = static_cast<uint8_t>(iy * L.W + ix);
+          w.mask |= uint64_t{1} << lane;
+        }
+      }
+}
+
 void pack_byte_taps(DepthwiseLayer& L) {
   const int64_t groups = (L.KW + 3) / 4;
   L.byte_taps.clear();
@@ -382,9 +454,13 @@ void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, con
 void requant_compact_bytes_run(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* input, int64_t c_begin, int64_t c_end,
                                const HighMulChannel* hm, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
   thread_local std::vector<uint8_t> padded;  // flat: one padded plane, reused by the run's channels
-  if (B.flat && padded.size() < static_cast<size_t>(L.PH * L.PW + 64)) padded.assign(static_cast<size_t>(L.PH * L.PW + 64), 0);
+  const bool in_register = !L.register_windows.empty();
+  if (B.flat && !in_register && padded.size() < static_cast<size_t>(L.PH * L.PW + 64)) padded.assign(static_cast<size_t>(L.PH * L.PW + 64), 0);
   with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
-    if (B.flat)
+    if (in_register)
+      (track ? requant_run_shaped<ByteLayout::compact_register, true, kKH, kG, kSigned>
+             : requant_run_shaped<ByteLayout::compact_register, false, kKH, kG, kSigned>)(L, B, input, c_begin, c_end, hm, lo, hi, dst, nullptr, r);
+    else if (B.flat)
       (track ? requant_run_shaped<ByteLayout::compact_flat, true, kKH, kG, kSigned> : requant_run_shaped<ByteLayout::compact_flat, false, kKH, kG, kSigned>)(
           L, B, input, c_begin, c_end, hm, lo, hi, dst, padded.data(), r);
     else

@@ -58,6 +58,15 @@ BytesDepthwise bytes_depthwise_for(const DepthwiseLayer& L, const ActSource& in,
 using BytesTaps = DepthwiseByteTaps;
 void pack_byte_taps(DepthwiseLayer& L);
 
+// Planes of at most 64 bytes (7x7 above all: the last stage of the MobileNets) with byte taps and at
+// most 256 outputs: L.register_windows, so that the run of a task's channels (requant_compact_bytes_run)
+// loads each plane once into a register and builds every window, padding included, by one masked vpermb
+// from it, for 16 outputs in order (no padded positions between rows: a 7x7 plane is 4 blocks, not the
+// flat layout's 4 under a 3x3 kernel and 6 under a 7x7 one). The flat layout's padded copy was written
+// in 16-byte rows and read back at once in 64-byte windows, which store forwarding cannot serve: each
+// load waited for the stores to retire. Left empty where the shape does not fit.
+void pack_register_windows(DepthwiseLayer& L);
+
 // Flat planes: the padded copy of one input plane into `padded` (PH*PW + 64 bytes), a masked 16-byte
 // load and store per padded row (PW < 16).
 void pad_plane_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, uint8_t* padded);
@@ -78,7 +87,7 @@ void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, con
 
 // Channels [c_begin, c_end) of one image of a layer with O == C, every one with hm[c].ok and B.chunks > 0:
 // for each, the padded copy (flat) and requant_compact_bytes, with the shape and layout dispatched once
-// for the run. `input`: the image's first input plane; `dst`: its first output plane (OH*OW bytes each).
+// for the run; a flat plane with L.register_windows goes from one register instead of a padded copy. `input`: the image's first input plane; `dst`: its first output plane (OH*OW bytes each).
 void requant_compact_bytes_run(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* input, int64_t c_begin, int64_t c_end,
                                const HighMulChannel* hm, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track);
 

@@ -60,6 +60,7 @@ namespace qv::integer {
   X(depthwise_bytes_vbmi)    /* evaluate_output: depthwise on the packed bytes, vpermb windows, vpdpbusd */ \
   X(depthwise_bytes_compact) /* the byte kernel's flat planes of <= 256 positions and rows of <= 16 requantized in registers, compacted by vpermb */ \
   X(depthwise_bytes_compact_run) /* the same for a task's whole run of channels in one call (depth multiplier 1, every channel on the 16-lane route) */ \
+  X(depthwise_bytes_register_windows) /* a run's flat planes of <= 64 bytes from one register: each window, padding included, one masked vpermb */ \
   X(requant_table)           /* evaluate_output: add_requant / requant by per-channel tables (requant_table.h) */ \
   X(add_requant_gather_avx512) /* evaluate_output: tabulated add_requant terms by vpgatherdd, int32 sums */ \
   X(add_requant_affine)      /* evaluate_output: the same where every branch's table is affine: terms by vpmulld / vpmuldq */ \

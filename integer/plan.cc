@@ -197,6 +197,7 @@ std::unique_ptr<DepthwiseLayer> plan_depthwise(const Conv2dOp& op, const Shape& 
              std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT16_MIN && w <= INT16_MAX; });
   L->int8_weights = std::all_of(L->weight.begin(), L->weight.end(), [](int32_t w) { return w >= INT8_MIN && w <= INT8_MAX; });
   pack_byte_taps(*L);
+  pack_register_windows(*L);
   why = std::string("depthwise ") + (L->acc32 ? "acc32" : "acc64");
   return L;
 }

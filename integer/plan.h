@@ -70,6 +70,14 @@ struct DepthwiseByteTaps {
   int32_t weight_sum = 0;
 };
 
+// The byte kernel's windows on a plane that fits one register (H*W <= 64 bytes): lane j of the window
+// of outputs 16b .. 16b + 15 (p = y*OW + x), kernel row ky and 4-tap group g is byte index[j] of the
+// plane, or the pad byte where bit j of mask is clear. Built by the planner (pack_register_windows).
+struct DepthwiseRegisterWindow {
+  alignas(64) uint8_t index[64] = {};
+  uint64_t mask = 0;
+};
+
 struct DepthwiseLayer {
   int64_t C = 0, H = 0, W = 0, O = 0, KH = 1, KW = 1, OH = 1, OW = 1, PH = 1, PW = 1;
   int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
@@ -78,6 +86,7 @@ struct DepthwiseLayer {
   bool int16 = false;            // acc32, and inputs (padding included) and weights inside int16: vpdpwssd
   bool int8_weights = false;     // every weight inside int8 (the byte kernel, depthwise_bytes_vbmi.h)
   std::vector<DepthwiseByteTaps> byte_taps;  // [O], packed once by the planner where the byte kernel's shape fits
+  std::vector<DepthwiseRegisterWindow> register_windows;  // [block][ky][group], or empty: see DepthwiseRegisterWindow
   std::vector<int32_t> weight;   // [O][KH*KW]
   std::vector<int64_t> bias;     // [O]
   std::vector<int64_t> sum_bound;  // [O]: max|x| * sum|w[o]|, the proven bound of |sum of products|

@@ -485,6 +485,49 @@ TEST_P(IntegerTier, ByteDepthwiseAtEveryBlockEdgeEqualsReference) {
   EXPECT_GT(pc.get(Path::depthwise_bytes_compact_run), runs_before) << "no layer compacted a task's channels in one run";
 }
 
+// Planes that fit one register (H*W <= 64 bytes): the byte kernel's run builds every window from the
+// plane in a register (L.register_windows). Every such plane of 1..8 rows
+// and columns under 3x3, 5x5 and 7x7 kernels, strides 1..3, padding 0..3 on each side (top and left
+// drawn apart from bottom and right), signed and unsigned inputs and a pad value unlike the inputs:
+// each case equals the reference, and the register windows ran.
+TEST_P(IntegerTier, ByteDepthwiseOnPlanesInOneRegisterEqualsReference) {
+  const Isa tier = GetParam();
+  if (!integer::uses_avx512(tier) || !cpu_has_vbmi()) GTEST_SKIP() << "the byte depthwise kernel runs on AVX-512 tiers with AVX512-VBMI";
+  std::mt19937_64 rng(20261207);
+  integer::PathCounters& pc = integer::path_counters();
+  int cases = 0, in_register = 0;
+  for (const int64_t K : {3, 5, 7})
+    for (const int s : {1, 2, 3})
+      for (int64_t H = 1; H <= 8; ++H)
+        for (int64_t W = 1; W <= 8; ++W) {
+          const int pt = static_cast<int>(rng() % 4), pl = static_cast<int>(rng() % 4), pb = static_cast<int>(rng() % 4), pr = static_cast<int>(rng() % 4);
+          if (H + pt + pb < K || W + pl + pr < K) continue;
+          const bool is_signed = (cases++ % 2) != 0;
+          Conv2dOp op;
+          op.groups = 3;
+          op.weight = random_tensor({3, 1, K, K}, IntType{8, true}, "OIHW", rng);
+          op.stride_h = op.stride_w = s;
+          op.pad_top = pt, op.pad_bottom = pb, op.pad_left = pl, op.pad_right = pr;
+          op.pad_value = is_signed ? -100 : 200;
+          LayerCase k = make_conv_case(std::move(op), random_tensor({1, 3, H, W}, IntType{8, is_signed}, "NCHW", rng), false);
+          const Node& conv = k.net.nodes[1];
+          ExactRequant f;
+          f.rounding = Rounding::half_up;
+          for (int o = 0; o < 3; ++o) f.alpha.push_back(Rational(1 + o, int64_t{1} << std::max(1, conv.output.type.bits - 10))), f.delta.push_back(Rational(o));
+          k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
+          k.net.output = "rq";
+          const Trace expected = {*find_entry(evaluate_reference(k.net, k.inputs), k.net.output)};
+          const uint64_t before = pc.get(Path::depthwise_bytes_register_windows);
+          const integer::Plan plan(k.net, integer::Options{.threads = 1 + cases % 2, .isa = std::string(to_string(tier))});
+          const std::string diff = first_difference(expected, integer::evaluate_output(plan, k.inputs));
+          ASSERT_EQ(diff, "") << k.summary << " pad " << pt << "," << pb << "," << pl << "," << pr;
+          in_register += pc.get(Path::depthwise_bytes_register_windows) > before;
+        }
+  // Every plane here fits a register; the run takes them all but those whose sums span more than 256 positions.
+  EXPECT_GT(cases, 350);
+  EXPECT_GT(in_register, cases * 9 / 10) << in_register << " of " << cases << " cases built their windows in a register";
+}
+
 void linear_property(Isa tier, Checker check) {
   std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
   const IntType in_type = *gen_type(2, 16), w_type = *gen_type(2, 16);
