@@ -71,6 +71,44 @@ __attribute__((target("avx512f"))) void split_phases(const uint32_t* row, int64_
   }
 }
 
+// Byte lane j of the first step's permutes: (j/2) of the first source, (j/2) of the second (+ 64).
+struct InterleaveIndex {
+  alignas(64) uint8_t bytes[2][64];    // [half]: pixels 32*half + j/2 of a (even j) and b (odd j)
+  alignas(64) uint16_t words[2][32];   // [quarter]: pixel pairs 16*quarter + k/2 of ab (even k) and cd (odd k)
+};
+constexpr InterleaveIndex make_interleave_index() {
+  InterleaveIndex t{};
+  for (int h = 0; h < 2; ++h)
+    for (int j = 0; j < 64; ++j) t.bytes[h][j] = static_cast<uint8_t>(32 * h + j / 2 + (j % 2) * 64);
+  for (int q = 0; q < 2; ++q)
+    for (int k = 0; k < 32; ++k) t.words[q][k] = static_cast<uint16_t>(16 * q + k / 2 + (k % 2) * 32);
+  return t;
+}
+constexpr InterleaveIndex kInterleave = make_interleave_index();
+
+// Four channel rows (s[l] + i0 .., each value minus `offset` modulo 256) interleaved into granules
+// (a_i, b_i, c_i, d_i) at dst, 64 pixels per step: vpermt2b pairs a with b and c with d (32 pixels
+// each), vpermt2w pairs those words into 16 granules. Returns the pixels done, a multiple of 64 <= n.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) int64_t interleave4_bytes_vbmi(const uint8_t* const (&s)[4], int64_t i0, int64_t n,
+                                                                                    uint8_t offset, uint32_t* dst) {
+  const __m512i off = _mm512_set1_epi8(static_cast<char>(offset));
+  const __m512i b0 = _mm512_load_si512(kInterleave.bytes[0]), b1 = _mm512_load_si512(kInterleave.bytes[1]);
+  const __m512i w0 = _mm512_load_si512(kInterleave.words[0]), w1 = _mm512_load_si512(kInterleave.words[1]);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i a = _mm512_sub_epi8(_mm512_loadu_si512(s[0] + i0 + i), off), b = _mm512_sub_epi8(_mm512_loadu_si512(s[1] + i0 + i), off);
+    const __m512i c = _mm512_sub_epi8(_mm512_loadu_si512(s[2] + i0 + i), off), d = _mm512_sub_epi8(_mm512_loadu_si512(s[3] + i0 + i), off);
+    const __m512i ab_lo = _mm512_permutex2var_epi8(a, b0, b), ab_hi = _mm512_permutex2var_epi8(a, b1, b);
+    const __m512i cd_lo = _mm512_permutex2var_epi8(c, b0, d), cd_hi = _mm512_permutex2var_epi8(c, b1, d);
+    __m512i* o = reinterpret_cast<__m512i*>(dst + i);
+    _mm512_storeu_si512(o, _mm512_permutex2var_epi16(ab_lo, w0, cd_lo));
+    _mm512_storeu_si512(o + 1, _mm512_permutex2var_epi16(ab_lo, w1, cd_lo));
+    _mm512_storeu_si512(o + 2, _mm512_permutex2var_epi16(ab_hi, w0, cd_hi));
+    _mm512_storeu_si512(o + 3, _mm512_permutex2var_epi16(ab_hi, w1, cd_hi));
+  }
+  return i;
+}
+
 // Granule planes [N][G][rows][cq][pwp]: value - act_offset per lane (mod 256: the planner proved it lies
 // in [0, 255]), pad_value - act_offset in the padding, 0 in columns past `width`. Lanes past Cg repeat
 // the group's last channel: their weights are zero, so they add nothing (and the sums stay within the
@@ -81,6 +119,8 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
   for (int64_t c = 0; c < L.Cg; ++c)
     pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
   const int64_t plane = L.H * L.W;
+  const bool vbmi = cpu_has_avx512vbmi();  // (the rows driver runs on AVX-512 tiers only)
+  std::atomic<bool> any_vbmi{false};
   // A task: `per_task` consecutive granule rows (q of one packed row, then the next row's): a flat 1x1
   // layer is one packed row, whose cq rows still share out, and no task is so small that handing it out
   // (an atomic shared by the threads) costs more than the copy.
@@ -113,6 +153,12 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
     if (R.phases == 1) std::fill(dst + R.width, dst + R.pwp, 0u);
     int64_t x = data_row ? x_lo : x_hi;
     if constexpr (sizeof(T) == 1) {
+      if (vbmi && x + 64 <= x_hi) {
+        const uint8_t* const rows[4] = {reinterpret_cast<const uint8_t*>(s[0]), reinterpret_cast<const uint8_t*>(s[1]),
+                                        reinterpret_cast<const uint8_t*>(s[2]), reinterpret_cast<const uint8_t*>(s[3])};
+        x += interleave4_bytes_vbmi(rows, x - x_lo, x_hi - x, static_cast<uint8_t>(L.act_offset), dst + x);
+        mark_taken(any_vbmi);
+      }
       // 16 pixels of four channel rows interleaved in registers into 16 contiguous granules.
       const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
       for (; x + 16 <= x_hi; x += 16) {
@@ -144,6 +190,7 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
   pool.run((granule_rows + per_task - 1) / per_task, [&](int64_t chunk) {
     for (int64_t t = chunk * per_task; t < std::min(granule_rows, (chunk + 1) * per_task); ++t) pack_granule_row(t);
   });
+  if (any_vbmi.load()) path_counters().add(Path::pack_rows_vbmi);
 }
 
 struct BlockArgs {

@@ -608,10 +608,17 @@ TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
   const Isa tier = GetParam();
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
+  const uint64_t vbmi_packs = pc.get(Path::pack_rows_vbmi);
   EXPECT_TRUE(rc::check("output only: conv rows with fused byte requants on " + isa(), [tier] { fused_rows_property(tier); }));
   if (tier == Isa::avx512vnni) {
     EXPECT_GT(pc.get(Path::requant_in_block_packed), packed) << "the packed narrowing never ran";
     EXPECT_GT(pc.get(Path::conv_q8_vnni_rows_tail), tail) << "the tail pixels never ran";
+    // Flat 1x1 layers of up to 7 x 56 pixels: rows of 64 pixels and more, packed 64 at a time.
+    if (cpu_has_vbmi()) {
+      EXPECT_GT(pc.get(Path::pack_rows_vbmi), vbmi_packs) << "the 64-pixel byte packing never ran";
+    } else {
+      std::cout << "[ SKIPPED  ] pack_rows_vbmi: this CPU lacks AVX512-VBMI\n";
+    }
   }
 }
 
