@@ -21,15 +21,20 @@ inline uint32_t lane_bits(int64_t v, int lane, int64_t granule) {
                       : static_cast<uint32_t>(static_cast<uint16_t>(v)) << (16 * lane);
 }
 
-// Image [N][G][PH][PW][cq] of granules; padding holds pad_value - offset, lanes past Cg hold 0. Every
-// granule is written (the workspace is reused, not cleared).
+// Image [N][G][PH][PW][pq] of granules; padding holds pad_value - offset, lanes past Cg hold 0. Every
+// granule is written (the workspace is reused, not cleared). Q8S: a pixel's cq granules of low bytes,
+// then its cq granules of high bytes.
 template <class T>
 const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, ThreadPool& pool, Workspace& ws) {
-  const int64_t row_granules = L.PW * L.cq;
+  const bool split = L.pq != L.cq;
+  const int64_t row_granules = L.PW * L.pq;
   uint32_t* image = scratch(ws.image, N * L.G * L.PH * row_granules);
-  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
-  for (int64_t c = 0; c < L.Cg; ++c)
-    pad[static_cast<size_t>(c / L.granule)] |= lane_bits(L.pad_value - L.act_offset, static_cast<int>(c % L.granule), L.granule);
+  std::vector<uint32_t> pad(static_cast<size_t>(L.pq), 0);
+  for (int64_t c = 0; c < L.Cg; ++c) {
+    const int64_t v = L.pad_value - L.act_offset;
+    pad[static_cast<size_t>(c / L.granule)] |= lane_bits(split ? v & 0xFF : v, static_cast<int>(c % L.granule), L.granule);
+    if (split) pad[static_cast<size_t>(L.cq + c / L.granule)] |= lane_bits(v >> 8, static_cast<int>(c % L.granule), L.granule);
+  }
   const int64_t rows = N * L.G * L.PH;
   const int64_t rows_per_task = std::max<int64_t>(1, rows / (8 * pool.threads()));
   pool.run((rows + rows_per_task - 1) / rows_per_task, [&](int64_t task) {
@@ -40,13 +45,13 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
       const bool pad_row = iy < 0 || iy >= L.H;
       for (int64_t px = 0; px < L.PW; ++px) {
         const int64_t ix = px - L.pad_left;
-        if (pad_row || ix < 0 || ix >= L.W) std::copy(pad.begin(), pad.end(), row + px * L.cq);
+        if (pad_row || ix < 0 || ix >= L.W) std::copy(pad.begin(), pad.end(), row + px * L.pq);
       }
       if (pad_row) continue;
       // Interior: each lane written once as a byte (Q8) or two bytes (Q16), blocks of 16 pixels so that
       // the channel planes read and the granule rows written stay in L1. Lanes past Cg are zero.
-      unsigned char* bytes = reinterpret_cast<unsigned char*>(row + L.pad_left * L.cq);
-      const int64_t pixel_bytes = L.cq * 4, lanes = L.cq * L.granule;
+      unsigned char* bytes = reinterpret_cast<unsigned char*>(row + L.pad_left * L.pq);
+      const int64_t pixel_bytes = L.pq * 4, lanes = L.cq * L.granule;
       for (int64_t x0 = 0; x0 < L.W; x0 += 16) {
         const int64_t x1 = std::min(L.W, x0 + 16);
         int64_t c_done = 0;
@@ -54,7 +59,7 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
           // Packed 8-bit source (evaluate_output), Q8, 16 whole pixels: four channel rows interleaved in
           // registers into 16 granules, each stored as one 32-bit word. value - offset is taken modulo 256
           // on the raw bytes: exact, since the planner proved the packed value lies in [0, 255].
-          if (L.granule == 4 && x1 - x0 == 16) {
+          if (L.granule == 4 && !split && x1 - x0 == 16) {
             const __m128i off = _mm_set1_epi8(static_cast<char>(static_cast<uint8_t>(L.act_offset)));
             uint32_t* words = row + L.pad_left * L.cq;
             for (; c_done + 4 <= L.Cg; c_done += 4) {
@@ -78,7 +83,12 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
         }
         for (int64_t c = c_done; c < L.Cg; ++c) {
           const T* src = data + ((n * L.C + g * L.Cg + c) * L.H + iy) * L.W;
-          if (L.granule == 4) {
+          if (split) {
+            for (int64_t x = x0; x < x1; ++x) {
+              const int64_t v = static_cast<int64_t>(src[x]) - L.act_offset;  // in [0, 65535]: proven by the planner
+              bytes[x * pixel_bytes + c] = static_cast<unsigned char>(v), bytes[x * pixel_bytes + 4 * L.cq + c] = static_cast<unsigned char>(v >> 8);
+            }
+          } else if (L.granule == 4) {
             for (int64_t x = x0; x < x1; ++x) bytes[x * pixel_bytes + c] = static_cast<unsigned char>(static_cast<int64_t>(src[x]) - L.act_offset);
           } else {
             for (int64_t x = x0; x < x1; ++x) {
@@ -88,7 +98,10 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
           }
         }
         for (int64_t c = L.Cg; c < lanes; ++c)
-          for (int64_t x = x0; x < x1; ++x) std::memset(bytes + x * pixel_bytes + c * (4 / L.granule), 0, static_cast<size_t>(4 / L.granule));
+          for (int64_t x = x0; x < x1; ++x) {
+            std::memset(bytes + x * pixel_bytes + c * (4 / L.granule), 0, static_cast<size_t>(4 / L.granule));
+            if (split) bytes[x * pixel_bytes + 4 * L.cq + c] = 0;
+          }
       }
     }
   });
@@ -177,7 +190,8 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   const int64_t strip_tasks = (strips + strips_per_task - 1) / strips_per_task;
   const int64_t tasks = N * L.G * super_blocks * strip_tasks;
   const bool chunked = L.chunk < L.kg;
-  const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni || kernel.path == Path::gemm_q8_amx;
+  const bool avx512 = kernel.path == Path::gemm_q8_avx512vnni || kernel.path == Path::gemm_q16_avx512vnni || kernel.path == Path::gemm_q8_amx ||
+                     kernel.path == Path::gemm_q8_split_avx512vnni;
   // Output only, 8-bit requant output, every channel on the int64 shift route: requantize in registers
   // straight from the int32 tile (tile_requant8_avx512), no accumulator buffer.
   const FusedRequant::ShiftParams* shift_params = nullptr;
@@ -198,7 +212,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
     rest /= super_blocks;
     const int64_t g = rest % L.G, n = rest / L.G;
     const int64_t nv = std::min(NV, L.blocks - sb * NV);
-    const uint32_t* img = image + (n * L.G + g) * L.PH * L.PW * L.cq;
+    const uint32_t* img = image + (n * L.G + g) * L.PH * L.PW * L.pq;
     int32_t tile32[32 * 64];  // [pixel][channel] of one micro-tile: up to 32 pixels (AMX) x 64 channels
     int64_t tile64[32 * 64];
     MinMax mm;
@@ -209,6 +223,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
     MicroTile t{};
     t.tap_offset = L.tap_offset.data();
     t.cq = L.cq;
+    t.high = L.pq - L.cq;
     t.weight = L.weight.data() + (g * L.blocks + sb * NV) * L.kg * 16;
     t.block_stride = L.kg * 16;
     t.out = tile32;
@@ -218,7 +233,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
       t.mr = static_cast<int>(mr);
       for (int64_t i = 0; i < mr; ++i) {
         const int64_t oy = (p0 + i) / L.OW, ox = (p0 + i) % L.OW;
-        t.pixel[i] = img + (oy * L.stride_h * L.PW + ox * L.stride_w) * L.cq;
+        t.pixel[i] = img + (oy * L.stride_h * L.PW + ox * L.stride_w) * L.pq;
       }
       if (!chunked) {
         t.k_begin = 0, t.k_end = L.kg;

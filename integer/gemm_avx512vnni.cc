@@ -44,6 +44,54 @@ QV_TARGET_VNNI void tile(const MicroTile& t) {
     for (int j = 0; j < NV; ++j) _mm512_storeu_si512(t.out + (i * t.nv + j) * 16, acc[i][j]);
 }
 
+// Q8S: each weight vector against both byte sets of a pixel (the high-byte granule at a[i][c + high]);
+// the two sums combine as high * 256 + low, wrapping like the additions (exact: the planner proved the
+// true sum inside int32). MR x NV x 2 accumulators: 4 x 3 x 2 = 24 registers.
+template <int MR, int NV>
+QV_TARGET_VNNI void tile_split(const MicroTile& t) {
+  __m512i low[MR][NV], high[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) low[i][j] = high[i][j] = _mm512_setzero_si512();
+  int64_t kk = t.k_begin;
+  while (kk < t.k_end) {
+    const int64_t tap = kk / t.cq;
+    const int64_t c0 = kk - tap * t.cq, c1 = std::min(t.cq, c0 + (t.k_end - kk));
+    const uint32_t* a[MR];
+    for (int i = 0; i < MR; ++i) a[i] = t.pixel[i] + t.tap_offset[tap];
+    const uint32_t* w = t.weight + kk * 16;
+    for (int64_t c = c0; c < c1; ++c, w += 16) {
+      __m512i wv[NV];
+      for (int j = 0; j < NV; ++j) wv[j] = _mm512_loadu_si512(w + j * t.block_stride);
+      for (int i = 0; i < MR; ++i) {
+        const __m512i xl = _mm512_set1_epi32(static_cast<int>(a[i][c])), xh = _mm512_set1_epi32(static_cast<int>(a[i][c + t.high]));
+        for (int j = 0; j < NV; ++j) low[i][j] = _mm512_dpbusd_epi32(low[i][j], xl, wv[j]), high[i][j] = _mm512_dpbusd_epi32(high[i][j], xh, wv[j]);
+      }
+    }
+    kk += c1 - c0;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j)
+      _mm512_storeu_si512(t.out + (i * t.nv + j) * 16, _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, high[i][j], 8), low[i][j]));
+}
+
+template <int MR>
+void split_by_nv(const MicroTile& t) {
+  switch (t.nv) {
+    case 1: return tile_split<MR, 1>(t);
+    case 2: return tile_split<MR, 2>(t);
+    default: return tile_split<MR, 3>(t);
+  }
+}
+
+void dispatch_split(const MicroTile& t) {
+  switch (t.mr) {
+    case 1: return split_by_nv<1>(t);
+    case 2: return split_by_nv<2>(t);
+    case 3: return split_by_nv<3>(t);
+    default: return split_by_nv<4>(t);
+  }
+}
+
 template <bool kQ8, int MR>
 void by_nv(const MicroTile& t) {
   switch (t.nv) {
@@ -70,5 +118,6 @@ void dispatch(const MicroTile& t) {
 
 const GemmKernel kGemmQ8Avx512Vnni{&dispatch<true>, Packing::q8, 7, 3, Path::gemm_q8_avx512vnni};
 const GemmKernel kGemmQ16Avx512Vnni{&dispatch<false>, Packing::q16, 7, 3, Path::gemm_q16_avx512vnni};
+const GemmKernel kGemmQ8SplitAvx512Vnni{&dispatch_split, Packing::q8_split, 4, 3, Path::gemm_q8_split_avx512vnni};
 
 }  // namespace qv::integer

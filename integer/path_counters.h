@@ -22,6 +22,7 @@ namespace qv::integer {
   X(gemm_q16_scalar)         /* s16 x s16 granules of 2, portable C++ */                                  \
   X(gemm_q16_avx2)           /* s16 x s16 granules of 2, vpmaddwd + vpaddd */                             \
   X(gemm_q16_avx512vnni)     /* s16 x s16 granules of 2, vpdpwssd */                                      \
+  X(gemm_q8_split_avx512vnni) /* u16 activations as low and high byte granules x s8 weights, two vpdpbusd */ \
   X(gemm_acc32)              /* the whole reduction proven to fit int32 */                                \
   X(gemm_acc32_chunked)      /* int32 chunks proven to fit, summed in int64 */                            \
   X(depthwise_scalar)                                                                                     \

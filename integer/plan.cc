@@ -62,10 +62,15 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
   const __int128 span = static_cast<__int128>(in.hi) - in.lo;
   const bool q8_ok = wmin >= -128 && wmax <= 127 && span <= 255;
   const bool q16_ok = wmin >= -32768 && wmax <= 32767 && span <= 65535;
+  // Q8S: int8 weights against activations of up to 16 bits, on AVX-512 (half Q16's weight bytes).
+  const bool q8_split_ok = wmin >= -128 && wmax <= 127 && span <= 65535 && uses_avx512(isa);
   Packing packing;
   if (q8_ok && isa != Isa::avx2) {
     packing = Packing::q8;
     L->act_offset = (in.lo >= 0 && in.hi <= 255) ? 0 : in.lo;
+  } else if (q8_split_ok) {
+    packing = Packing::q8_split;
+    L->act_offset = (in.lo >= 0 && in.hi <= 65535) ? 0 : in.lo;
   } else if (q16_ok) {
     packing = Packing::q16;
     L->act_offset = (in.lo >= -32768 && in.hi <= 32767) ? 0 : in.lo + 32768;
@@ -75,8 +80,9 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
     return nullptr;
   }
   L->kernel = gemm_kernel(isa, packing);
-  L->granule = packing == Packing::q8 ? 4 : 2;
+  L->granule = packing == Packing::q16 ? 2 : 4;
   L->cq = (L->Cg + L->granule - 1) / L->granule;
+  L->pq = packing == Packing::q8_split ? 2 * L->cq : L->cq;
   L->kg = L->KH * L->KW * L->cq;
   L->blocks = (L->Og + 15) / 16;
 
@@ -94,8 +100,8 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
     const int64_t* wo = w.data.data() + o * K;
     __int128 abs_sum = 0, sum = 0;
     for (int64_t c = 0; c < L->Cg; ++c) {
-      const int shift = static_cast<int>(c % L->granule) * (packing == Packing::q8 ? 8 : 16);
-      const uint32_t mask = packing == Packing::q8 ? 0xFFu : 0xFFFFu;
+      const int shift = static_cast<int>(c % L->granule) * (packing == Packing::q16 ? 16 : 8);
+      const uint32_t mask = packing == Packing::q16 ? 0xFFFFu : 0xFFu;
       for (int64_t t = 0; t < L->KH * L->KW; ++t) {
         const int64_t v = wo[c * L->KH * L->KW + t];
         abs_sum += abs128(v), sum += v;
@@ -142,8 +148,8 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)
     for (int64_t kx = 0; kx < L->KW; ++kx)
-      L->tap_offset[static_cast<size_t>(ky * L->KW + kx)] = (ky * L->dilation_h * L->PW + kx * L->dilation_w) * L->cq;
-  why = std::string(packing == Packing::q8 ? "q8" : "q16") + " " +
+      L->tap_offset[static_cast<size_t>(ky * L->KW + kx)] = (ky * L->dilation_h * L->PW + kx * L->dilation_w) * L->pq;
+  why = std::string(packing == Packing::q8 ? "q8" : packing == Packing::q16 ? "q16" : "q8 split") + " " +
         std::string(L->rows == GemmLayer::Rows::amx    ? to_string(Path::conv_q8_amx_rows)
                     : L->rows == GemmLayer::Rows::vnni ? to_string(Path::conv_q8_vnni_rows)
                                                        : to_string(L->kernel->path)) + " offset " +

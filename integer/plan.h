@@ -45,7 +45,8 @@ struct GemmLayer {
   int64_t pad_value = 0;
   const GemmKernel* kernel = nullptr;
   int64_t granule = 4;           // channels per granule: 4 (Q8) or 2 (Q16)
-  int64_t cq = 0;                // granules per input pixel of one group
+  int64_t cq = 0;                // granules per input pixel of one group (Q8S: per byte set)
+  int64_t pq = 0;                // granules per packed pixel: cq, or 2*cq for Q8S (low and high bytes)
   int64_t kg = 0;                // granules per reduction: KH*KW*cq
   int64_t blocks = 0;            // blocks of 16 output channels per group
   int64_t act_offset = 0;        // packed activation = value - act_offset

@@ -927,6 +927,11 @@ TEST_P(IntegerTier, ExtremeLinearUsesTheProvenAccumulator) {
       {"int8 x int8, fan-in 4096", IntType{8, true}, IntType{8, true}, 127, 127, 4096, Path::gemm_acc32},
       // 32768 * 128 * 2 per granule: chunks of 255 granules.
       {"int16 x int8, fan-in 1025", IntType{16, true}, IntType{8, true}, -32768, -128, 1025, Path::gemm_acc32_chunked},
+      // 65535 * 128 * 256 < 2^31 (by 32767): the largest fan-in of one int32 pass at uint16 x int8 (Q8S on
+      // AVX-512: every low and high byte 255); at 520 chunks on every tier (Q16 packs it offset by 32768).
+      {"uint16 x int8, fan-in 256", IntType{16, false}, IntType{8, true}, 65535, -128, 256, Path::gemm_acc32},
+      {"uint16 x int8, fan-in 520", IntType{16, false}, IntType{8, true}, 65535, -128, 520, Path::gemm_acc32_chunked},
+      {"int16 x int8 at 32767, fan-in 1025 (offset -32768)", IntType{16, true}, IntType{8, true}, 32767, 127, 1025, Path::gemm_acc32_chunked},
       // 2 * 2^30 per granule does not fit int32: the reference kernel.
       {"int16 x int16", IntType{16, true}, IntType{16, true}, -32768, -32768, 33, Path::linear_reference},
       // 20-bit activations cannot be packed.
@@ -1198,11 +1203,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
       expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
+                                       Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
                                        Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
-      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::depthwise_avx512,
+      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::gemm_q8_split_avx512vnni,
+                                       Path::depthwise_avx512,
                                        Path::add_requant_gather_avx512,
                                        Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::requant_high_mul16_untracked,
                                        Path::depthwise_int16_avx512});
