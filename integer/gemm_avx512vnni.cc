@@ -17,11 +17,17 @@ namespace qv::integer {
 
 namespace {
 
-template <int MR, int NV, bool kQ8>
+// kSplit (Q8S): each weight vector also against the pixel's high-byte granule (a[i][c + high]), into a
+// second set of accumulators; the sets combine as high * 256 + low, wrapping like the additions (exact:
+// the planner proved the true sum inside int32). MR x NV x 2 accumulators: 4 x 3 x 2 = 24 registers.
+template <int MR, int NV, bool kQ8, bool kSplit = false>
 QV_TARGET_VNNI void tile(const MicroTile& t) {
-  __m512i acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_si512();
+  static_assert(kQ8 || !kSplit);
+  constexpr int kSets = kSplit ? 2 : 1;
+  __m512i acc[kSets][MR][NV];
+  for (int s = 0; s < kSets; ++s)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NV; ++j) acc[s][i][j] = _mm512_setzero_si512();
   int64_t kk = t.k_begin;
   while (kk < t.k_end) {
     const int64_t tap = kk / t.cq;
@@ -35,51 +41,29 @@ QV_TARGET_VNNI void tile(const MicroTile& t) {
       for (int i = 0; i < MR; ++i) {
         const __m512i x = _mm512_set1_epi32(static_cast<int>(a[i][c]));
         for (int j = 0; j < NV; ++j)
-          acc[i][j] = kQ8 ? _mm512_dpbusd_epi32(acc[i][j], x, wv[j]) : _mm512_dpwssd_epi32(acc[i][j], x, wv[j]);
+          acc[0][i][j] = kQ8 ? _mm512_dpbusd_epi32(acc[0][i][j], x, wv[j]) : _mm512_dpwssd_epi32(acc[0][i][j], x, wv[j]);
+        if constexpr (kSplit) {
+          const __m512i high = _mm512_set1_epi32(static_cast<int>(a[i][c + t.high]));
+          for (int j = 0; j < NV; ++j) acc[kSets - 1][i][j] = _mm512_dpbusd_epi32(acc[kSets - 1][i][j], high, wv[j]);
+        }
       }
     }
     kk += c1 - c0;
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) _mm512_storeu_si512(t.out + (i * t.nv + j) * 16, acc[i][j]);
-}
-
-// Q8S: each weight vector against both byte sets of a pixel (the high-byte granule at a[i][c + high]);
-// the two sums combine as high * 256 + low, wrapping like the additions (exact: the planner proved the
-// true sum inside int32). MR x NV x 2 accumulators: 4 x 3 x 2 = 24 registers.
-template <int MR, int NV>
-QV_TARGET_VNNI void tile_split(const MicroTile& t) {
-  __m512i low[MR][NV], high[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) low[i][j] = high[i][j] = _mm512_setzero_si512();
-  int64_t kk = t.k_begin;
-  while (kk < t.k_end) {
-    const int64_t tap = kk / t.cq;
-    const int64_t c0 = kk - tap * t.cq, c1 = std::min(t.cq, c0 + (t.k_end - kk));
-    const uint32_t* a[MR];
-    for (int i = 0; i < MR; ++i) a[i] = t.pixel[i] + t.tap_offset[tap];
-    const uint32_t* w = t.weight + kk * 16;
-    for (int64_t c = c0; c < c1; ++c, w += 16) {
-      __m512i wv[NV];
-      for (int j = 0; j < NV; ++j) wv[j] = _mm512_loadu_si512(w + j * t.block_stride);
-      for (int i = 0; i < MR; ++i) {
-        const __m512i xl = _mm512_set1_epi32(static_cast<int>(a[i][c])), xh = _mm512_set1_epi32(static_cast<int>(a[i][c + t.high]));
-        for (int j = 0; j < NV; ++j) low[i][j] = _mm512_dpbusd_epi32(low[i][j], xl, wv[j]), high[i][j] = _mm512_dpbusd_epi32(high[i][j], xh, wv[j]);
-      }
+    for (int j = 0; j < NV; ++j) {
+      __m512i sum = acc[0][i][j];
+      if constexpr (kSplit) sum = _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, acc[kSets - 1][i][j], 8), sum);  // maskz: GCC 12
+      _mm512_storeu_si512(t.out + (i * t.nv + j) * 16, sum);
     }
-    kk += c1 - c0;
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j)
-      _mm512_storeu_si512(t.out + (i * t.nv + j) * 16, _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, high[i][j], 8), low[i][j]));
 }
 
 template <int MR>
 void split_by_nv(const MicroTile& t) {
   switch (t.nv) {
-    case 1: return tile_split<MR, 1>(t);
-    case 2: return tile_split<MR, 2>(t);
-    default: return tile_split<MR, 3>(t);
+    case 1: return tile<MR, 1, true, true>(t);
+    case 2: return tile<MR, 2, true, true>(t);
+    default: return tile<MR, 3, true, true>(t);
   }
 }
 

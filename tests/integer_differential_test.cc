@@ -438,6 +438,18 @@ TEST_P(IntegerTier, RandomFlatByteDepthwiseEqualsReference) {
   EXPECT_TRUE(rc::check("output only: flat depthwise planes on packed bytes on " + isa(), [tier] { byte_depthwise_property(tier, true); }));
 }
 
+// A dyadic requant of the conv (nodes[1]) into uint8 as the network's output: channel o scaled by
+// (1 + o) / 2^(bits - 10) of the conv's declared type, offset by o, half up. The 16-lane route's shape.
+void add_dyadic_byte_requant(LayerCase& k) {
+  const Node& conv = k.net.nodes[1];
+  ExactRequant f;
+  f.rounding = Rounding::half_up;
+  for (int64_t o = 0; o < conv.output.shape[1]; ++o)
+    f.alpha.push_back(Rational(1 + o, int64_t{1} << std::max(1, conv.output.type.bits - 10))), f.delta.push_back(Rational(o));
+  k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
+  k.net.output = "rq";
+}
+
 // Every block edge of the byte kernel's rows: 3x3, 5x5 and 7x7 (the compiled shapes), strides 1..3,
 // left and right padding 0..3, row widths around the 16-lane blocks up to past 128 (the widest rows
 // with per-layer block masks), a pad value that differs from the inputs, signed and unsigned inputs,
@@ -463,12 +475,7 @@ TEST_P(IntegerTier, ByteDepthwiseAtEveryBlockEdgeEqualsReference) {
             op.pad_top = op.pad_bottom = 1, op.pad_left = pl, op.pad_right = pr;
             op.pad_value = is_signed ? -100 : 200;
             LayerCase k = make_conv_case(std::move(op), random_tensor({1, 2, K + 1, W}, in_type, "NCHW", rng), false);
-            const Node& conv = k.net.nodes[1];
-            ExactRequant f;
-            f.rounding = Rounding::half_up;
-            for (int o = 0; o < 2; ++o) f.alpha.push_back(Rational(1 + o, int64_t{1} << std::max(1, conv.output.type.bits - 10))), f.delta.push_back(Rational(o));
-            k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
-            k.net.output = "rq";
+            add_dyadic_byte_requant(k);
             const Trace expected = {*find_entry(evaluate_reference(k.net, k.inputs), k.net.output)};
             const uint64_t bytes_before = pc.get(Path::depthwise_bytes_vbmi);
             const uint64_t fused_before = pc.get(Path::requant_high_mul16) + pc.get(Path::requant_high_mul16_untracked);
@@ -510,12 +517,7 @@ TEST_P(IntegerTier, ByteDepthwiseOnPlanesInOneRegisterEqualsReference) {
           op.pad_top = pt, op.pad_bottom = pb, op.pad_left = pl, op.pad_right = pr;
           op.pad_value = is_signed ? -100 : 200;
           LayerCase k = make_conv_case(std::move(op), random_tensor({1, 3, H, W}, IntType{8, is_signed}, "NCHW", rng), false);
-          const Node& conv = k.net.nodes[1];
-          ExactRequant f;
-          f.rounding = Rounding::half_up;
-          for (int o = 0; o < 3; ++o) f.alpha.push_back(Rational(1 + o, int64_t{1} << std::max(1, conv.output.type.bits - 10))), f.delta.push_back(Rational(o));
-          k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{conv.output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
-          k.net.output = "rq";
+          add_dyadic_byte_requant(k);
           const Trace expected = {*find_entry(evaluate_reference(k.net, k.inputs), k.net.output)};
           const uint64_t before = pc.get(Path::depthwise_bytes_register_windows);
           const integer::Plan plan(k.net, integer::Options{.threads = 1 + cases % 2, .isa = std::string(to_string(tier))});
