@@ -40,11 +40,14 @@ QV_TARGET_VNNI void tile(const MicroTile& t) {
       for (int j = 0; j < NV; ++j) wv[j] = _mm512_loadu_si512(w + j * t.block_stride);
       for (int i = 0; i < MR; ++i) {
         const __m512i x = _mm512_set1_epi32(static_cast<int>(a[i][c]));
-        for (int j = 0; j < NV; ++j)
-          acc[0][i][j] = kQ8 ? _mm512_dpbusd_epi32(acc[0][i][j], x, wv[j]) : _mm512_dpwssd_epi32(acc[0][i][j], x, wv[j]);
         if constexpr (kSplit) {
+          // Both sets per weight vector, interleaved: each vector is loaded once.
           const __m512i high = _mm512_set1_epi32(static_cast<int>(a[i][c + t.high]));
-          for (int j = 0; j < NV; ++j) acc[kSets - 1][i][j] = _mm512_dpbusd_epi32(acc[kSets - 1][i][j], high, wv[j]);
+          for (int j = 0; j < NV; ++j)
+            acc[0][i][j] = _mm512_dpbusd_epi32(acc[0][i][j], x, wv[j]), acc[kSets - 1][i][j] = _mm512_dpbusd_epi32(acc[kSets - 1][i][j], high, wv[j]);
+        } else {
+          for (int j = 0; j < NV; ++j)
+            acc[0][i][j] = kQ8 ? _mm512_dpbusd_epi32(acc[0][i][j], x, wv[j]) : _mm512_dpwssd_epi32(acc[0][i][j], x, wv[j]);
         }
       }
     }
