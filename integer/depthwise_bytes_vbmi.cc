@@ -153,14 +153,17 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
     }
 }
 
-// Four blocks' outputs as bytes in one register (x[b] the narrowed block b), compacted by vpermb and
-// written by one masked store of n bytes.
-__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline void store_compacted(const __m128i (&x)[4], const uint8_t* index,
-                                                                                                uint8_t* dst, int64_t n) {
+// Four blocks' outputs as bytes in one register (x[b] the narrowed block b at bytes 16b ..).
+__attribute__((target("avx512f"), always_inline)) inline __m512i four_blocks(const __m128i (&x)[4]) {
   // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
   const __m512i low = _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), _mm256_set_m128i(x[1], x[0]), 0);
-  const __m512i bytes = _mm512_maskz_inserti64x4(0xFF, low, _mm256_set_m128i(x[3], x[2]), 1);
-  _mm512_mask_storeu_epi8(dst, lanes64(0, n), _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(index), bytes));
+  return _mm512_maskz_inserti64x4(0xFF, low, _mm256_set_m128i(x[3], x[2]), 1);
+}
+
+// The four blocks compacted by vpermb and written by one masked store of n bytes.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline void store_compacted(const __m128i (&x)[4], const uint8_t* index,
+                                                                                                uint8_t* dst, int64_t n) {
+  _mm512_mask_storeu_epi8(dst, lanes64(0, n), _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(index), four_blocks(x)));
 }
 
 // Flat: the block at q0 requantized and narrowed (zero past the plane's positions).
@@ -250,13 +253,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   const int64_t P = L.OH * L.OW;
   for (int64_t p0 = 0; p0 < P; p0 += 64) {
     // Four named blocks, as in requant_compact_rows.
-    const __m128i x0 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0, P, h, local);
-    const __m128i x1 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 16, P, h, local);
-    const __m128i x2 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 32, P, h, local);
-    const __m128i x3 = register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 48, P, h, local);
-    // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
-    const __m512i low = _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), _mm256_set_m128i(x1, x0), 0);
-    _mm512_mask_storeu_epi8(dst + p0, lanes64(0, P - p0), _mm512_maskz_inserti64x4(0xFF, low, _mm256_set_m128i(x3, x2), 1));
+    const __m128i x[4] = {register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0, P, h, local),
+                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 16, P, h, local),
+                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 32, P, h, local),
+                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 48, P, h, local)};
+    _mm512_mask_storeu_epi8(dst + p0, lanes64(0, P - p0), four_blocks(x));
   }
 }
 

@@ -87,7 +87,9 @@ void requant_compact_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, con
 
 // Channels [c_begin, c_end) of one image of a layer with O == C, every one with hm[c].ok and B.chunks > 0:
 // for each, the padded copy (flat) and requant_compact_bytes, with the shape and layout dispatched once
-// for the run; a flat plane with L.register_windows goes from one register instead of a padded copy. `input`: the image's first input plane; `dst`: its first output plane (OH*OW bytes each).
+// for the run; a layer with L.register_windows takes each plane from one register instead (no padded
+// copy, no compaction). `input`: the image's first input plane; `dst`: its first output plane (OH*OW
+// bytes each).
 void requant_compact_bytes_run(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* input, int64_t c_begin, int64_t c_end,
                                const HighMulChannel* hm, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track);
 

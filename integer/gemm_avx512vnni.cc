@@ -61,43 +61,27 @@ QV_TARGET_VNNI void tile(const MicroTile& t) {
     }
 }
 
-template <int MR>
-void split_by_nv(const MicroTile& t) {
-  switch (t.nv) {
-    case 1: return tile<MR, 1, true, true>(t);
-    case 2: return tile<MR, 2, true, true>(t);
-    default: return tile<MR, 3, true, true>(t);
-  }
-}
-
-void dispatch_split(const MicroTile& t) {
-  switch (t.mr) {
-    case 1: return split_by_nv<1>(t);
-    case 2: return split_by_nv<2>(t);
-    case 3: return split_by_nv<3>(t);
-    default: return split_by_nv<4>(t);
-  }
-}
-
-template <bool kQ8, int MR>
+template <bool kQ8, bool kSplit, int MR>
 void by_nv(const MicroTile& t) {
   switch (t.nv) {
-    case 1: return tile<MR, 1, kQ8>(t);
-    case 2: return tile<MR, 2, kQ8>(t);
-    default: return tile<MR, 3, kQ8>(t);
+    case 1: return tile<MR, 1, kQ8, kSplit>(t);
+    case 2: return tile<MR, 2, kQ8, kSplit>(t);
+    default: return tile<MR, 3, kQ8, kSplit>(t);
   }
 }
 
-template <bool kQ8>
+// Up to 7 pixels (21 accumulators), 4 for Q8S (its two sets: 24): the kernels' max_mr.
+template <bool kQ8, bool kSplit = false>
 void dispatch(const MicroTile& t) {
+  constexpr int kMaxMr = kSplit ? 4 : 7;
   switch (t.mr) {
-    case 1: return by_nv<kQ8, 1>(t);
-    case 2: return by_nv<kQ8, 2>(t);
-    case 3: return by_nv<kQ8, 3>(t);
-    case 4: return by_nv<kQ8, 4>(t);
-    case 5: return by_nv<kQ8, 5>(t);
-    case 6: return by_nv<kQ8, 6>(t);
-    default: return by_nv<kQ8, 7>(t);
+    case 1: return by_nv<kQ8, kSplit, 1>(t);
+    case 2: return by_nv<kQ8, kSplit, 2>(t);
+    case 3: return by_nv<kQ8, kSplit, 3>(t);
+    case 4: return by_nv<kQ8, kSplit, 4>(t);
+    case 5: return by_nv<kQ8, kSplit, std::min(5, kMaxMr)>(t);
+    case 6: return by_nv<kQ8, kSplit, std::min(6, kMaxMr)>(t);
+    default: return by_nv<kQ8, kSplit, kMaxMr>(t);
   }
 }
 
@@ -105,6 +89,6 @@ void dispatch(const MicroTile& t) {
 
 const GemmKernel kGemmQ8Avx512Vnni{&dispatch<true>, Packing::q8, 7, 3, Path::gemm_q8_avx512vnni};
 const GemmKernel kGemmQ16Avx512Vnni{&dispatch<false>, Packing::q16, 7, 3, Path::gemm_q16_avx512vnni};
-const GemmKernel kGemmQ8SplitAvx512Vnni{&dispatch_split, Packing::q8_split, 4, 3, Path::gemm_q8_split_avx512vnni};
+const GemmKernel kGemmQ8SplitAvx512Vnni{&dispatch<true, true>, Packing::q8_split, 4, 3, Path::gemm_q8_split_avx512vnni};
 
 }  // namespace qv::integer
