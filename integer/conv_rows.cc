@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -113,20 +114,13 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) int64_t interleave4_bytes
 // in [0, 255]), pad_value - act_offset in the padding, 0 in columns past `width`. Lanes past Cg repeat
 // the group's last channel: their weights are zero, so they add nothing (and the sums stay within the
 // planner's bound). A strided row is built at stride 1 first, then split into its phases.
+// A packer of granule rows [t0, t1) of that layout into `image`; pack_rows shares them out on the pool,
+// the replicated path (run_conv_rows) has each thread pack all of them into its own image.
 template <class T>
-void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint32_t* image, ThreadPool& pool) {
-  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
-  for (int64_t c = 0; c < L.Cg; ++c)
-    pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
+void pack_granule_rows(const GemmLayer& L, const Rows& R, const T* data, uint32_t* image, const std::vector<uint32_t>& pad, bool vbmi,
+                       std::atomic<bool>& any_vbmi, int64_t t0, int64_t t1) {
   const int64_t plane = L.H * L.W;
-  const bool vbmi = cpu_has_avx512vbmi();  // (the rows driver runs on AVX-512 tiers only)
-  std::atomic<bool> any_vbmi{false};
-  // A task: `per_task` consecutive granule rows (q of one packed row, then the next row's): a flat 1x1
-  // layer is one packed row, whose cq rows still share out, and no task is so small that handing it out
-  // (an atomic shared by the threads) costs more than the copy.
-  const int64_t granule_rows = N * L.G * R.rows * L.cq;
-  const int64_t per_task = pool.items_per_task(granule_rows, R.width);
-  auto pack_granule_row = [&](int64_t task_q) {
+  for (int64_t task_q = t0; task_q < t1; ++task_q) {
     const int64_t q = task_q % L.cq, task = task_q / L.cq;
     const int64_t r = task % R.rows, ng = task / R.rows, g = ng % L.G, n = ng / L.G;
     const int64_t iy = R.flat ? 0 : r - L.pad_top;
@@ -183,12 +177,31 @@ void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint
         gr |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int64_t>(s[l][i]) - L.act_offset)) << (8 * l);
       dst[x] = gr;
     }
-    if (R.phases == 1) return;
+    if (R.phases == 1) continue;
     std::fill(strided.begin() + R.width, strided.begin() + static_cast<std::ptrdiff_t>(strided_size), 0u);
     split_phases(strided.data(), R.phases, R.pwp, image + (task * R.phases * L.cq + q) * R.pwp, L.cq * R.pwp);
-  };
+  }
+}
+
+std::vector<uint32_t> pad_granules(const GemmLayer& L) {
+  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
+  for (int64_t c = 0; c < L.Cg; ++c)
+    pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
+  return pad;
+}
+
+template <class T>
+void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint32_t* image, ThreadPool& pool) {
+  const std::vector<uint32_t> pad = pad_granules(L);
+  const bool vbmi = cpu_has_avx512vbmi();  // (the rows driver runs on AVX-512 tiers only)
+  std::atomic<bool> any_vbmi{false};
+  // A task: `per_task` consecutive granule rows (q of one packed row, then the next row's): a flat 1x1
+  // layer is one packed row, whose cq rows still share out, and no task is so small that handing it out
+  // (an atomic shared by the threads) costs more than the copy.
+  const int64_t granule_rows = N * L.G * R.rows * L.cq;
+  const int64_t per_task = pool.items_per_task(granule_rows, R.width);
   pool.run((granule_rows + per_task - 1) / per_task, [&](int64_t chunk) {
-    for (int64_t t = chunk * per_task; t < std::min(granule_rows, (chunk + 1) * per_task); ++t) pack_granule_row(t);
+    pack_granule_rows(L, R, data, image, pad, vbmi, any_vbmi, chunk * per_task, std::min(granule_rows, (chunk + 1) * per_task));
   });
   if (any_vbmi.load()) path_counters().add(Path::pack_rows_vbmi);
 }
@@ -524,7 +537,8 @@ bool rows_im2col(const GemmLayer& L) { return L.rows == GemmLayer::Rows::amx && 
 int amx_step_of(const GemmLayer& L) { return rows_im2col(L) ? amx_step_for(L.kg) : amx_step_for(L.cq); }
 
 MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image, int64_t row_pitch, const std::vector<int64_t>& tap,
-                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool);
+                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool,
+                       const std::function<const uint32_t*()>* thread_image = nullptr);
 
 }  // namespace
 
@@ -541,7 +555,6 @@ void pack_rows_weights(GemmLayer& L) {
 MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws) {
   const Rows R = rows_of(L);
-  uint32_t* image = scratch(ws.image, N * L.G * R.rows * R.phases * L.cq * R.pwp);
   const int64_t row_pitch = R.phases * L.cq * R.pwp;  // granules per packed row
   std::vector<int64_t> tap(static_cast<size_t>(L.KH * L.KW));
   for (int64_t ky = 0; ky < L.KH; ++ky)
@@ -549,6 +562,41 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
       const int64_t col = kx * L.dilation_w;
       tap[static_cast<size_t>(ky * L.KW + kx)] = ky * L.dilation_h * row_pitch + (col % R.phases) * L.cq * R.pwp + col / R.phases;
     }
+  if (pool.threads() > 1 && R.flat) {
+    // A flat (1x1) layer on several threads: every thread packs the whole image into its own buffer
+    // before its first block, so that no block reads a line the other core packed (a cross-core
+    // transfer: a cache-line round trip between this VM's two vCPUs measured 160-600 ns). Twice the
+    // packing, but MobileNets' pointwise layers ran 0.64-0.90 of their time on two threads. Not for
+    // the windowed layers: VGG16's 3x3 convs, whose images are up to 3 MB, ran 1.03-1.26x slower.
+    const int threads = pool.threads();
+    const int64_t size = N * L.G * R.rows * R.phases * L.cq * R.pwp;
+    if (ws.thread_images.size() < static_cast<size_t>(threads)) ws.thread_images.resize(static_cast<size_t>(threads));
+    std::vector<uint32_t*> images(static_cast<size_t>(threads));
+    for (int t = 0; t < threads; ++t) images[static_cast<size_t>(t)] = scratch(ws.thread_images[static_cast<size_t>(t)], size);
+    struct alignas(64) Packed {
+      bool done = false;
+    };
+    std::vector<Packed> packed(static_cast<size_t>(threads));
+    const std::vector<uint32_t> pad = pad_granules(L);
+    const bool vbmi = cpu_has_avx512vbmi();
+    std::atomic<bool> any_vbmi{false};
+    const int64_t granule_rows = N * L.G * R.rows * L.cq;
+    const std::function<const uint32_t*()> thread_image = [&]() -> const uint32_t* {
+      const size_t t = static_cast<size_t>(ThreadPool::current_thread());
+      if (!packed[t].done) {
+        if (input.wide != nullptr) pack_granule_rows(L, R, input.wide, images[t], pad, vbmi, any_vbmi, 0, granule_rows);
+        else if (input.is_signed) pack_granule_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), images[t], pad, vbmi, any_vbmi, 0, granule_rows);
+        else pack_granule_rows(L, R, input.bytes, images[t], pad, vbmi, any_vbmi, 0, granule_rows);
+        packed[t].done = true;
+      }
+      return images[t];
+    };
+    const MinMax mm = run_rows_blocks(L, R, nullptr, row_pitch, tap, L.cq, L.KH * L.KW, N, out, pool, &thread_image);
+    if (any_vbmi.load()) path_counters().add(Path::pack_rows_vbmi);
+    path_counters().add(Path::pack_rows_per_thread);
+    return mm;
+  }
+  uint32_t* image = scratch(ws.image, N * L.G * R.rows * R.phases * L.cq * R.pwp);
   if (input.wide != nullptr) pack_rows(L, R, input.wide, N, image, pool);
   else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
   else pack_rows(L, R, input.bytes, N, image, pool);
@@ -578,7 +626,8 @@ namespace {
 // The blocks of run_conv_rows over packed rows `image` (geometry R, row_pitch granules per packed row,
 // cq granules per tap, `taps` taps at offsets `tap`; the im2col image is one tap of kg granules).
 MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image, int64_t row_pitch, const std::vector<int64_t>& tap,
-                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool) {
+                       int64_t cq, int64_t taps, int64_t N, const OutputStage& out, ThreadPool& pool,
+                       const std::function<const uint32_t*()>* thread_image) {
   const int ks = amx_step_of(L);
   const bool amx = L.rows == GemmLayer::Rows::amx;
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, super_blocks = og / kBlock;
@@ -627,7 +676,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     a.kg = L.kg, a.cq = cq, a.pwp = R.pwp, a.ks = ks, a.KH = taps == 1 ? 1 : L.KH, a.KW = taps == 1 ? 1 : L.KW;
     a.tap = tap.data();
     a.out = tile;
-    const uint32_t* row = image + ((n * L.G + g) * R.rows + oy * L.stride_h) * row_pitch;
+    const uint32_t* row = (thread_image != nullptr ? (*thread_image)() : image) + ((n * L.G + g) * R.rows + oy * L.stride_h) * row_pitch;
     MinMax mm;
     RangeVectors rv;
     Ranges32 r32;

@@ -49,6 +49,7 @@ struct OutputStage {
 struct Workspace {
   std::vector<uint32_t> image;   // packed GEMM input
   std::vector<uint32_t> taps;    // conv_rows: the packed rows gathered per tap (im2col)
+  std::vector<std::vector<uint32_t>> thread_images;  // conv_rows on several threads: each thread's own packed image
 };
 
 struct MinMax {

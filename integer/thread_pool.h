@@ -48,6 +48,9 @@ class ThreadPool {
     return std::clamp<int64_t>(4096 / std::max<int64_t>(1, item_size), 1, std::max<int64_t>(1, items / (4 * threads())));
   }
   void run(int64_t n, const std::function<void(int64_t)>& task);
+  // The index of the calling thread inside a task of run(): 0 for the caller, 1.. for the workers (0
+  // outside a run).
+  static int current_thread();
 
  private:
   void worker_loop(int self);

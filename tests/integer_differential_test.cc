@@ -610,10 +610,11 @@ TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
   const Isa tier = GetParam();
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
-  const uint64_t vbmi_packs = pc.get(Path::pack_rows_vbmi);
+  const uint64_t vbmi_packs = pc.get(Path::pack_rows_vbmi), per_thread = pc.get(Path::pack_rows_per_thread);
   EXPECT_TRUE(rc::check("output only: conv rows with fused byte requants on " + isa(), [tier] { fused_rows_property(tier); }));
   if (tier == Isa::avx512vnni) {
     EXPECT_GT(pc.get(Path::requant_in_block_packed), packed) << "the packed narrowing never ran";
+    EXPECT_GT(pc.get(Path::pack_rows_per_thread), per_thread) << "no flat layer on two threads packed its image per thread";
     EXPECT_GT(pc.get(Path::conv_q8_vnni_rows_tail), tail) << "the tail pixels never ran";
     // Flat 1x1 layers of up to 7 x 56 pixels: rows of 64 pixels and more, packed 64 at a time.
     if (cpu_has_vbmi()) {
@@ -1205,12 +1206,13 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
       expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
+                                       Path::pack_rows_per_thread,
                                        Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
                                        Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
-      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::gemm_q8_split_avx512vnni,
+      expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::pack_rows_per_thread, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512,
                                        Path::add_requant_gather_avx512,
                                        Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::requant_high_mul16_untracked,
