@@ -12,10 +12,12 @@
 //                                                               # beside oneDNN's primitive for that layer
 // Counters: ms (ours), GMAC/s, peak_fraction (GMAC/s over the int8 peak on as many threads: the larger of
 // the vpdpbusd and AMX tdpbusd loops, both reported),
-// onednn_ms, onednn_over_ours (> 1: ours faster), torch_fp32_ms, torch_over_ours, reference_ms,
-// x_reference, identical (1 when our output equals the reference's, element for element).
-// Nothing is timed while another engine's threads run: ours, then oneDNN, then LibTorch, then the
-// reference, each after the previous one has finished.
+// onednn_ms and paired_ms (oneDNN's and our means over 10 paired blocks, ours and oneDNN alternately),
+// onednn_over_ours (the median of the 10 blocks' ratios; > 1: ours faster) with its _min and _max,
+// torch_fp32_ms, torch_over_ours, reference_ms, x_reference, identical (1 when our output equals the
+// reference's, element for element).
+// Nothing is timed while another engine's threads run: each block starts 20 ms after the other engine's
+// last run, and LibTorch and the reference run after both.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -25,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/network_macs.h"
@@ -65,6 +68,8 @@ harness::IntegerModel& integer_model(int index) {
 
 // Runs per node (and per oneDNN primitive) of the QVERIFY_BENCH_DESCRIBE profiles; each keeps its fastest.
 constexpr int kProfileRuns = 30;
+// Paired blocks of ours and oneDNN for the speed ratio (see BM_Network).
+constexpr int kPairs = 10;
 
 double mean_seconds(const std::vector<double>& runs) {
   double s = 0;
@@ -134,10 +139,32 @@ void BM_Network(benchmark::State& state) {
   if (bench::onednn_available()) {
     bench::OneDnnHandle dnn = bench::onednn_prepare(m.network, threads);
     bench::onednn_run(*dnn, threads);  // warm-up: JIT, first touch
-    std::vector<double> runs;
-    for (int64_t k = 0; k < std::max<int64_t>(state.iterations(), 5); ++k) runs.push_back(bench::onednn_run(*dnn, threads));
-    state.counters["onednn_ms"] = 1e3 * mean_seconds(runs);
-    state.counters["onednn_over_ours"] = mean_seconds(runs) / ours_s;
+    // Paired blocks: ours, then oneDNN, kPairs times over, each block ~0.25 s of runs after one untimed
+    // run (which wakes that engine's threads), with a 20 ms pause between blocks in which the other
+    // engine's threads stop spinning and go to sleep (ours spin 0.1 ms, libgomp's a few ms). This
+    // machine's speed drifts by up to 1.4x over tens of seconds (a shared host), so a ratio of two
+    // means measured one after the other moved by as much; the median of the blocks' ratios does not.
+    const int64_t per_block = std::max<int64_t>(3, static_cast<int64_t>(0.25 / ours_s));
+    std::vector<double> ours_blocks, dnn_blocks, ratios;
+    for (int pair = 0; pair < kPairs; ++pair) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      integer::evaluate_output(plan, inputs, {}, &buffers);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t k = 0; k < per_block; ++k) benchmark::DoNotOptimize(integer::evaluate_output(plan, inputs, {}, &buffers));
+      const double o = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(per_block);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      bench::onednn_run(*dnn, threads);
+      double d = 0;
+      for (int64_t k = 0; k < per_block; ++k) d += bench::onednn_run(*dnn, threads);
+      d /= static_cast<double>(per_block);
+      ours_blocks.push_back(o), dnn_blocks.push_back(d), ratios.push_back(d / o);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    state.counters["onednn_ms"] = 1e3 * mean_seconds(dnn_blocks);
+    state.counters["paired_ms"] = 1e3 * mean_seconds(ours_blocks);
+    state.counters["onednn_over_ours"] = (ratios[(ratios.size() - 1) / 2] + ratios[ratios.size() / 2]) / 2;
+    state.counters["onednn_over_ours_min"] = ratios.front();
+    state.counters["onednn_over_ours_max"] = ratios.back();
     label += "; oneDNN " + bench::onednn_implementations(*dnn);
     if (describe) {
       // The same layers side by side, each its fastest run: where the two backends differ.
