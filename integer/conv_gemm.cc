@@ -1,6 +1,7 @@
 #include "integer/conv_gemm.h"
 
 #include "integer/conv_rows.h"
+#include "integer/per_thread.h"
 #include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
 
@@ -8,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 namespace qv::integer {
@@ -203,8 +203,7 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
   }
   const Requant8 rq8{shift_params, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
 
-  MinMax total;
-  std::mutex total_mutex;
+  PerThread<MinMax> totals(pool);
   pool.run(tasks, [&](int64_t task) {
     const int64_t st = task % strip_tasks;
     int64_t rest = task / strip_tasks;
@@ -296,9 +295,9 @@ MinMax run_gemm(const GemmLayer& L, const ActSource& input, int64_t N, const Out
       else
         finish_run(out, n, g * L.Og + ol, p_begin, span, mm, local.data() + (ol - sb * NV * 16) * span);
     }
-    std::lock_guard<std::mutex> lock(total_mutex);
-    total.merge(mm);
+    totals.local().merge(mm);
   });
+  const MinMax total = merged(totals);
   PathCounters& pc = path_counters();
   pc.add(kernel.path);
   pc.add(chunked ? Path::gemm_acc32_chunked : Path::gemm_acc32);

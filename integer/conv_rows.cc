@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
-#include <mutex>
 #include <vector>
 
 #include "integer/amx_tiles.h"
 #include "integer/gemm_kernel.h"
+#include "integer/per_thread.h"
 #include "integer/requant16_avx512.h"
 #include "integer/requant8_avx512.h"
 #include "integer/tensor_alloc.h"
@@ -654,8 +654,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
   const BytePack pack = out.requant != nullptr ? byte_pack_for(out.requant->lo(), out.requant->hi()) : BytePack::none;
 
-  MinMax total;
-  std::mutex total_mutex;
+  PerThread<MinMax> totals(pool);
   std::atomic<bool> any_fused{false}, any_tail{false}, any_packed{false};
   pool.run(tasks, [&](int64_t task) {
     const int64_t seg = task % segments;
@@ -735,9 +734,9 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
           finish_run(out, n, o0 + c, p_begin, span, mm, local.data() + c * span);
       }
     }
-    std::lock_guard<std::mutex> lock(total_mutex);
-    total.merge(mm);
+    totals.local().merge(mm);
   });
+  const MinMax total = merged(totals);
   PathCounters& pc = path_counters();
   pc.add(amx ? Path::conv_q8_amx_rows : Path::conv_q8_vnni_rows);
   pc.add(Path::gemm_acc32);

@@ -1,6 +1,7 @@
 #include "integer/depthwise.h"
 
 #include "integer/depthwise_bytes_vbmi.h"
+#include "integer/per_thread.h"
 #include "integer/requant16_avx512.h"
 #include "integer/tensor_alloc.h"
 
@@ -9,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -399,8 +399,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     default: plane_fn = L.acc32 ? plane_scalar32 : plane_scalar64, tier = Path::depthwise_scalar; break;
   }
   const bool direct = isa != Isa::scalar && L.acc32 && (L.stride_w == 1 || L.stride_w == 2) && L.KH * L.KW <= 64;
-  MinMax total;
-  std::mutex total_mutex;
+  PerThread<MinMax> totals(pool);
   std::atomic<bool> compacted{false};  // some channel took requant_compact_bytes (path counter)
   std::atomic<bool> compacted_run{false};  // some task took requant_compact_bytes_run
   std::atomic<bool> register_run{false};  // ... with its planes in a register (L.register_windows)
@@ -505,8 +504,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         }
       }
       merge_ranges32(r, mm);
-      std::lock_guard<std::mutex> lock(total_mutex);
-      total.merge(mm);
+      totals.local().merge(mm);
     });
     PathCounters& pc = path_counters();
     pc.add(bytes.ok ? Path::depthwise_bytes_vbmi : Path::depthwise_int16_avx512);
@@ -515,7 +513,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     if (register_run.load()) pc.add(Path::depthwise_bytes_register_windows);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
-    return total;
+    return merged(totals);
   }
   pool.run(N * chunks, [&](int64_t task) {
     const int64_t n = task / chunks, c_begin = task % chunks * per_task, c_end = std::min(L.C, c_begin + per_task);
@@ -570,13 +568,12 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         mm.merge(run);
       }
     }
-    std::lock_guard<std::mutex> lock(total_mutex);
-    total.merge(mm);
+    totals.local().merge(mm);
   });
   PathCounters& pc = path_counters();
   pc.add(tier);
   pc.add(L.acc32 ? Path::depthwise_acc32 : Path::depthwise_acc64);
-  return total;
+  return merged(totals);
 }
 
 }  // namespace qv::integer

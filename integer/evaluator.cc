@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <mutex>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -18,6 +17,7 @@
 #include "integer/path_counters.h"
 #include "integer/requant16_avx512.h"
 #include "integer/tensor_alloc.h"
+#include "integer/per_thread.h"
 #include "integer/thread_pool.h"
 #include "ir/error.h"
 #include "reference/add_requant.h"
@@ -499,8 +499,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
   const bool track = !in_type(rq_node.output.type, rq_lo, rq_hi);
   const int16_t lo16 = static_cast<int16_t>(std::max<int64_t>(sum_type.min(), INT16_MIN)),
                 hi16 = static_cast<int16_t>(std::min<int64_t>(sum_type.max(), INT16_MAX));
-  std::mutex range_mutex;
-  MinMax total;
+  PerThread<MinMax> totals(pool);
   std::atomic<bool> any_affine{false}, any_gather{false};  // the terms' routes taken (path counters)
   // Tasks of whole planes, at least ~2048 elements each: the late layers' 7x7 planes would otherwise be
   // tasks of 49 elements, their set-up and the range merge costing as much as the work.
@@ -534,9 +533,9 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
         rq_plan.requant->apply_narrow(channel, sums.data(), dst + nc * inner, inner, mm.y_min, mm.y_max);
       }
     }
-    std::lock_guard<std::mutex> lock(range_mutex);
-    total.merge(mm);
+    totals.local().merge(mm);
   });
+  const MinMax total = merged(totals);
   if (track && !in_type(rq_node.output.type, total.y_min, total.y_max)) return false;
   v.present = true, v.narrow = true, v.shape = first.shape, v.type = rq_node.output.type, v.layout = first.layout;
   v.bytes = dst;
@@ -675,8 +674,7 @@ bool requant_into_bytes(const NodePlan& np, const Value& x, const Node& node, Va
   if (static_cast<int64_t>(np.requant->channels()) != C || (t != nullptr && static_cast<int64_t>(t->y.size()) != C * t->values)) return false;
   uint8_t* dst = narrow_storage(B, i, x.shape);
   std::atomic<bool> ok{true};
-  std::mutex range_mutex;
-  int64_t y_min = INT64_MAX, y_max = INT64_MIN;
+  PerThread<MinMax> ranges(pool);
   pool.run(N * C, [&](int64_t nc) {
     const size_t channel = static_cast<size_t>(nc % C);
     auto value = [&](int64_t k) -> int64_t {  // input k of the plane, packed (two's complement when signed) or int64
@@ -705,10 +703,11 @@ bool requant_into_bytes(const NodePlan& np, const Value& x, const Node& node, Va
       }
       np.requant->apply_narrow(channel, src, dst + nc * inner, inner, lo, hi);
     }
-    std::lock_guard<std::mutex> lock(range_mutex);
-    y_min = std::min(y_min, lo), y_max = std::max(y_max, hi);
+    MinMax& r = ranges.local();
+    r.y_min = std::min(r.y_min, lo), r.y_max = std::max(r.y_max, hi);
   });
-  if (!ok || !in_type(node.output.type, y_min, y_max)) return false;
+  const MinMax range = merged(ranges);
+  if (!ok || !in_type(node.output.type, range.y_min, range.y_max)) return false;
   v.present = true, v.narrow = true, v.shape = x.shape, v.type = node.output.type, v.layout = x.layout;
   v.bytes = dst;
   path_counters().add(t != nullptr ? Path::requant_table : Path::requant_narrow);

@@ -48,7 +48,7 @@ ThreadPool::~ThreadPool() {
 int ThreadPool::current_thread() { return t_current_thread; }
 
 void ThreadPool::drain(int self) {
-  t_current_thread = self;
+  t_current_thread = self;  // (the caller's is set, and restored, by run())
   const int count = threads();
   for (int j = 0; j < count; ++j) {
     Share& s = shares_[static_cast<size_t>((self + j) % count)];
@@ -90,6 +90,13 @@ void ThreadPool::worker_loop(int self) {
 
 void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& task) {
   if (n <= 0) return;
+  // The caller is thread 0 of this run, also when it is a worker of another pool running this one
+  // inside a task; its own index comes back afterwards.
+  struct CallerIndex {
+    int saved = t_current_thread;
+    CallerIndex() { t_current_thread = 0; }
+    ~CallerIndex() { t_current_thread = saved; }
+  } caller_index;
   if (workers_.empty() || n == 1) {
     for (int64_t i = 0; i < n; ++i) task(i);
     return;

@@ -29,6 +29,7 @@
 #include "integer/evaluator.h"
 #include "integer/isa.h"
 #include "integer/path_counters.h"
+#include "integer/per_thread.h"
 #include "integer/thread_pool.h"
 #include "ir/error.h"
 #include "ir/requant.h"
@@ -1290,6 +1291,43 @@ TEST(IntegerThreadPool, EveryIndexOnceAndExceptionsPropagate) {
       std::set<std::thread::id> first_share_threads(ran_on.begin(), ran_on.begin() + first_share);
       EXPECT_GT(first_share_threads.size(), 1u) << threads << " threads: nobody took work from the slow share";
     }
+  }
+}
+
+// The drivers' per-thread ranges (PerThread, merged after the run): every task's value reaches the
+// merge, whichever thread ran it, and a thread's index is its own inside a nested run and after it.
+TEST(IntegerThreadPool, PerThreadValuesReachTheMerge) {
+  for (const int threads : {1, 2, 3, 5}) {
+    integer::ThreadPool pool(threads), inner(1);
+    integer::PerThread<integer::MinMax> ranges(pool);
+    const int64_t n = 200, first_share = n / threads;
+    std::vector<std::atomic<int>> seen(static_cast<size_t>(threads));
+    std::atomic<bool> index_kept{true};
+    pool.run(n, [&](int64_t i) {
+      // The first share's tasks are slow, so the others run the rest (the extremes at both ends).
+      if (i < first_share && threads > 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      const int self = integer::ThreadPool::current_thread();
+      seen[static_cast<size_t>(self)]++;
+      inner.run(2, [&](int64_t) {
+        if (integer::ThreadPool::current_thread() != 0) index_kept = false;
+      });
+      if (integer::ThreadPool::current_thread() != self) index_kept = false;
+      integer::MinMax m;
+      m.acc_min = m.acc_max = 3 * i - 100, m.y_min = m.y_max = -i;
+      ranges.local().merge(m);
+    });
+    const integer::MinMax total = integer::merged(ranges);
+    EXPECT_EQ(total.acc_min, -100) << threads << " threads";
+    EXPECT_EQ(total.acc_max, 3 * (n - 1) - 100) << threads << " threads";
+    EXPECT_EQ(total.y_min, -(n - 1)) << threads << " threads";
+    EXPECT_EQ(total.y_max, 0) << threads << " threads";
+    EXPECT_TRUE(index_kept.load()) << threads << " threads";
+    int used = 0;
+    for (const auto& k : seen) used += k.load() > 0;
+    if (threads > 1) {
+      EXPECT_GT(used, 1) << threads << " threads: one thread ran every task";
+    }
+    EXPECT_EQ(integer::ThreadPool::current_thread(), 0);
   }
 }
 
