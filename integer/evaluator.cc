@@ -715,15 +715,11 @@ bool requant_into_bytes(const NodePlan& np, const Value& x, const Node& node, Va
   return true;
 }
 
-Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<char>& wanted,
-                           const std::map<std::string, size_t>& index, OutputBuffers& B) {
+Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<char>& wanted, OutputBuffers& B) {
   const Network& network = plan.network();
   const size_t count = network.nodes.size();
   B.bytes.resize(count);
-  std::vector<int> consumers(count, 0);
-  for (const Node& node : network.nodes)
-    for (const std::string& name : node.inputs)
-      if (const auto it = index.find(name); it != index.end()) ++consumers[it->second];
+  std::vector<int> consumers = plan.consumers();
   std::vector<Value> values(count);
   if (!B.pool || B.pool->threads() != plan.threads()) B.pool = std::make_unique<ThreadPool>(plan.threads());
   ThreadPool& pool = *B.pool;
@@ -778,11 +774,11 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
     std::vector<const Value*> in;
     // A fused requant's value came from the previous node's output stage (which may not have kept its accumulators).
     if (np.kernel != NodeKernel::fused)
-      for (const std::string& name : node.inputs) {
-      const auto it = index.find(name);
-      if (it == index.end() || it->second >= i || !values[it->second].present)
-        throw InputError("", where(node), "input '" + name + "' is not an earlier node");
-      in.push_back(&values[it->second]);
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const size_t from = plan.input_nodes()[i][k];
+      if (from == Plan::kNoNode || from >= i || !values[from].present)
+        throw InputError("", where(node), "input '" + node.inputs[k] + "' is not an earlier node");
+      in.push_back(&values[from]);
     }
     switch (np.kernel) {
       case NodeKernel::gemm:
@@ -949,8 +945,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
 
 Trace evaluate_output(const Plan& plan, const std::vector<IntTensor>& inputs, const std::vector<std::string>& keep, OutputBuffers* buffers) {
   const Network& network = plan.network();
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < network.nodes.size(); ++i) index[network.nodes[i].name] = i;
+  const std::map<std::string, size_t>& index = plan.node_index();
   std::vector<char> wanted(network.nodes.size(), 0);
   for (const std::string& name : keep) {
     const auto it = index.find(name);
@@ -961,7 +956,7 @@ Trace evaluate_output(const Plan& plan, const std::vector<IntTensor>& inputs, co
   OutputBuffers local;
   OutputBuffers& b = buffers != nullptr ? *buffers : local;
   try {
-    return evaluate_output_impl(plan, inputs, wanted, index, b);
+    return evaluate_output_impl(plan, inputs, wanted, b);
   } catch (...) {
     evaluate(plan, inputs);  // throws the error of the full evaluation (the reference's)
     throw;

@@ -227,6 +227,16 @@ bool prove_ranges(const NodePlan& np, IntType acc_type, const FusedRequant& rq, 
 Plan::Plan(const Network& network, const Options& options) : network_(&network), isa_(resolve_isa(options.isa)) {
   threads_ = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   nodes_.resize(network.nodes.size());
+  for (size_t i = 0; i < network.nodes.size(); ++i) node_index_[network.nodes[i].name] = i;
+  consumers_.assign(network.nodes.size(), 0);
+  for (const Node& node : network.nodes) {
+    std::vector<size_t>& in = input_nodes_.emplace_back();
+    for (const std::string& name : node.inputs) {
+      const auto it = node_index_.find(name);
+      in.push_back(it == node_index_.end() ? kNoNode : it->second);
+      if (it != node_index_.end()) ++consumers_[it->second];
+    }
+  }
   for (size_t i = 0; i < network.nodes.size(); ++i) {
     if (nodes_[i].kernel == NodeKernel::fused) continue;  // planned with its producer
     try {
