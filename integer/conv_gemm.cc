@@ -109,9 +109,7 @@ const uint32_t* pack_image_t(const GemmLayer& L, const T* data, int64_t N, Threa
 }
 
 const uint32_t* pack_image(const GemmLayer& L, const ActSource& in, int64_t N, ThreadPool& pool, Workspace& ws) {
-  if (in.wide != nullptr) return pack_image_t(L, in.wide, N, pool, ws);
-  if (in.is_signed) return pack_image_t(L, reinterpret_cast<const int8_t*>(in.bytes), N, pool, ws);
-  return pack_image_t(L, in.bytes, N, pool, ws);
+  return in.visit([&](auto data) { return pack_image_t(L, data, N, pool, ws); });
 }
 
 // The output transpose of an int32 tile on AVX-512: per channel, the mr (<= 8) pixel values gathered from

@@ -559,6 +559,7 @@ void pack_rows_weights(GemmLayer& L) {
 MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws) {
   const Rows R = rows_of(L);
+  const int64_t image_size = N * L.G * R.rows * R.phases * L.cq * R.pwp;
   const int64_t row_pitch = R.phases * L.cq * R.pwp;  // granules per packed row
   std::vector<int64_t> tap(static_cast<size_t>(L.KH * L.KW));
   for (int64_t ky = 0; ky < L.KH; ++ky)
@@ -573,10 +574,9 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     // packing, but MobileNets' pointwise layers ran 0.64-0.90 of their time on two threads. Not for
     // the windowed layers: VGG16's 3x3 convs, whose images are up to 3 MB, ran 1.03-1.26x slower.
     const int threads = pool.threads();
-    const int64_t size = N * L.G * R.rows * R.phases * L.cq * R.pwp;
     if (ws.thread_images.size() < static_cast<size_t>(threads)) ws.thread_images.resize(static_cast<size_t>(threads));
     std::vector<uint32_t*> images(static_cast<size_t>(threads));
-    for (int t = 0; t < threads; ++t) images[static_cast<size_t>(t)] = scratch(ws.thread_images[static_cast<size_t>(t)], size);
+    for (int t = 0; t < threads; ++t) images[static_cast<size_t>(t)] = scratch(ws.thread_images[static_cast<size_t>(t)], image_size);
     struct alignas(64) Packed {
       bool done = false;
     };
@@ -588,9 +588,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     const std::function<const uint32_t*()> thread_image = [&]() -> const uint32_t* {
       const size_t t = static_cast<size_t>(ThreadPool::current_thread());
       if (!packed[t].done) {
-        if (input.wide != nullptr) pack_granule_rows(L, R, input.wide, images[t], pad, vbmi, any_vbmi, 0, granule_rows);
-        else if (input.is_signed) pack_granule_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), images[t], pad, vbmi, any_vbmi, 0, granule_rows);
-        else pack_granule_rows(L, R, input.bytes, images[t], pad, vbmi, any_vbmi, 0, granule_rows);
+        input.visit([&](auto data) { pack_granule_rows(L, R, data, images[t], pad, vbmi, any_vbmi, 0, granule_rows); });
         packed[t].done = true;
       }
       return images[t];
@@ -600,10 +598,8 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
     path_counters().add(Path::pack_rows_per_thread);
     return mm;
   }
-  uint32_t* image = scratch(ws.image, N * L.G * R.rows * R.phases * L.cq * R.pwp);
-  if (input.wide != nullptr) pack_rows(L, R, input.wide, N, image, pool);
-  else if (input.is_signed) pack_rows(L, R, reinterpret_cast<const int8_t*>(input.bytes), N, image, pool);
-  else pack_rows(L, R, input.bytes, N, image, pool);
+  uint32_t* image = scratch(ws.image, image_size);
+  input.visit([&](auto data) { pack_rows(L, R, data, N, image, pool); });
 
   if (rows_im2col(L)) {
     // Granule k = t*cq + q of output pixel p, as one flat row per (n, g): tap t of output row oy is the

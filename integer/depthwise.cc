@@ -448,12 +448,9 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
           byte_plane = padded.data();
         } else if (bytes.ok) {
           byte_plane = input.bytes + at;
-        } else if (input.wide != nullptr)
-          fill_int16_phases(L, input.wide + at, phases.data(), QW);
-        else if (input.is_signed)
-          fill_int16_phases(L, reinterpret_cast<const int8_t*>(input.bytes) + at, phases.data(), QW);
-        else
-          fill_int16_phases(L, input.bytes + at, phases.data(), QW);
+        } else {
+          input.visit([&](auto data) { fill_int16_phases(L, data + at, phases.data(), QW); });
+        }
         const Int16Plane pl{phases.data(), L.PH, QW, L.stride_w, flat};
         if (k.taps == 0 && !bytes.ok) k = int16_offsets(L, pl);
         for (int64_t o = c * m; o < (c + 1) * m; ++o) {
@@ -533,12 +530,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
         std::fill(prow + L.pad_left + L.W, prow + L.PW, pad);
       }
       const int64_t at = nc * L.H * L.W;
-      if (input.wide != nullptr)
-        fill_plane(L, input.wide + at, plane);
-      else if (input.is_signed)
-        fill_plane(L, reinterpret_cast<const int8_t*>(input.bytes) + at, plane);
-      else
-        fill_plane(L, input.bytes + at, plane);
+      input.visit([&](auto data) { fill_plane(L, data + at, plane); });
       for (int64_t o = c * m; o < (c + 1) * m; ++o) {
         const int64_t no = n * L.O + o;
         PlaneArgs a{plane, L.weight.data() + o * L.KH * L.KW, L.PW, L.OH, L.OW, L.KH, L.KW,

@@ -28,6 +28,13 @@ struct ActSource {
   const uint8_t* bytes = nullptr;
   bool is_signed = false;
   static ActSource of(const int64_t* p) { return {p, nullptr, false}; }
+  // f(the values as their element type): const int64_t*, const int8_t* or const uint8_t*.
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    if (wide != nullptr) return f(wide);
+    if (is_signed) return f(reinterpret_cast<const int8_t*>(bytes));
+    return f(bytes);
+  }
 };
 
 struct OutputStage {

@@ -14,7 +14,7 @@ namespace qv::integer {
 template <class T>
 class PerThread {
  public:
-  explicit PerThread(const ThreadPool& pool, const T& initial = T{}) : slots_(static_cast<size_t>(pool.threads()), Slot{initial}) {}
+  explicit PerThread(const ThreadPool& pool) : slots_(static_cast<size_t>(pool.threads())) {}
   // The calling thread's value, inside a task of the pool's run().
   T& local() { return slots_[static_cast<size_t>(ThreadPool::current_thread())].value; }
   template <class F>
