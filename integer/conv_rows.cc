@@ -340,11 +340,18 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
           }
           const __m512i bytes = pack4_bytes<kPack>(y[0], y[1], y[2], y[3], k);
           uint8_t* d = dst + (c0 + j) * stride;
-          // Byte masks select each channel's run of the 64 bytes, stored at its row (the masked-off
-          // bytes before the row are not accessed).
-#pragma GCC unroll 4
-          for (int q = 0; q < kPerPack; ++q)
-            _mm512_mask_storeu_epi8(d + q * stride - q * 16 * NB, ((__mmask64{1} << (16 * NB)) - 1) << (q * 16 * NB), bytes);
+          // Each channel's run of the 64 bytes to its row by a plain 32- or 16-byte store (the extracts
+          // in maskz form for GCC 12, as above). Masked byte stores of the whole vector, one per channel,
+          // measured 1-3% slower on MobileNetV2 (Zen 5, alternating blocks in one process).
+          if constexpr (NB == 2) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), _mm512_maskz_extracti64x4_epi64(0xF, bytes, 0));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + stride), _mm512_maskz_extracti64x4_epi64(0xF, bytes, 1));
+          } else {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm512_maskz_extracti32x4_epi32(0xF, bytes, 0));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d + stride), _mm512_maskz_extracti32x4_epi32(0xF, bytes, 1));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * stride), _mm512_maskz_extracti32x4_epi32(0xF, bytes, 2));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 3 * stride), _mm512_maskz_extracti32x4_epi32(0xF, bytes, 3));
+          }
           done = j + kPerPack;
         }
       }
