@@ -5,6 +5,7 @@
 #include "ir/error.h"
 #include "ir/synthetic.h"
 #include "reference/evaluator.h"
+#include "reference/shapes.h"
 
 namespace qv {
 namespace {
@@ -151,6 +152,27 @@ TEST(SyntheticNetworks, MobileNetV2Topology) {
       const Requant& rq = std::get<RequantOp>(n.op).requant;
       expect_not_degenerate(find_entry(t, n.name)->value, rq.lo, rq.hi, n.name);
     }
+}
+
+// The shape checks build their messages only on failure; they still name both shapes and the sizes.
+TEST(ReferenceShapes, MismatchesNameWhatWasExpected) {
+  Conv2dOp op;
+  op.weight.shape = {8, 3, 3, 3};
+  op.weight.data.assign(8 * 3 * 3 * 3, 0);
+  EXPECT_EQ(reference::conv2d_output_shape(op, {1, 3, 5, 5}), (Shape{1, 8, 3, 3}));
+  try {
+    reference::conv2d_output_shape(op, {1, 4, 5, 5});
+    ADD_FAILURE() << "a 4-channel input was accepted by 3-channel weights";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "conv2d weight [8, 3, 3, 3] does not match input [1, 4, 5, 5] with groups 1");
+  }
+  try {
+    reference::conv2d_output_shape(op, {1, 3, 2, 5});
+    ADD_FAILURE() << "a 3x3 window was accepted on 2 rows";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "window of extent 3 exceeds padded input of 2");
+  }
+  EXPECT_THROW(reference::conv2d_output_shape(op, {3, 5, 5}), std::invalid_argument);
 }
 
 }  // namespace
