@@ -187,16 +187,9 @@ void pack_granule_rows(const GemmLayer& L, const Rows& R, const T* data, uint32_
   }
 }
 
-std::vector<uint32_t> pad_granules(const GemmLayer& L) {
-  std::vector<uint32_t> pad(static_cast<size_t>(L.cq), 0);
-  for (int64_t c = 0; c < L.Cg; ++c)
-    pad[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
-  return pad;
-}
-
 template <class T>
 void pack_rows(const GemmLayer& L, const Rows& R, const T* data, int64_t N, uint32_t* image, ThreadPool& pool) {
-  const std::vector<uint32_t> pad = pad_granules(L);
+  const std::vector<uint32_t>& pad = L.pad_rows;
   const bool vbmi = cpu_has_avx512vbmi();  // (the rows driver runs on AVX-512 tiers only)
   std::atomic<bool> any_vbmi{false};
   // A task: `per_task` consecutive granule rows (q of one packed row, then the next row's): a flat 1x1
@@ -553,7 +546,11 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
 
 }  // namespace
 
-void pack_rows_weights(GemmLayer& L) {
+void prepare_rows(GemmLayer& L) {
+  L.pad_rows.assign(static_cast<size_t>(L.cq), 0);
+  for (int64_t c = 0; c < L.Cg; ++c)
+    L.pad_rows[static_cast<size_t>(c / 4)] |= static_cast<uint32_t>(static_cast<uint8_t>(L.pad_value - L.act_offset)) << (8 * (c % 4));
+  if (L.rows != GemmLayer::Rows::amx) return;  // VNNI reads the panels of `weight`
   const int64_t og = (L.Og + kBlock - 1) / kBlock * kBlock, ks = amx_step_of(L);
   L.weight_rows.assign(static_cast<size_t>(L.G * og * L.kg), 0);
   for (int64_t g = 0; g < L.G; ++g)
@@ -588,7 +585,7 @@ MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, cons
       bool done = false;
     };
     std::vector<Packed> packed(static_cast<size_t>(threads));
-    const std::vector<uint32_t> pad = pad_granules(L);
+    const std::vector<uint32_t>& pad = L.pad_rows;
     const bool vbmi = cpu_has_avx512vbmi();
     std::atomic<bool> any_vbmi{false};
     const int64_t granule_rows = N * L.G * R.rows * L.cq;
@@ -655,7 +652,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   if (out.acc_out == nullptr && out.requant_out == nullptr && out.narrow_out != nullptr && out.requant != nullptr) {
     shift_params = out.requant->shift_table();
     has_shift = out.requant->has_shift();
-    any_shift = std::any_of(has_shift, has_shift + out.O, [](char h) { return h != 0; });
+    any_shift = out.requant->any_shift();
     requant8 = requant_block8_for(out.requant->shift_rounding());
   }
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;

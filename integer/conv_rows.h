@@ -24,9 +24,10 @@
 
 namespace qv::integer {
 
-// Whether `L` (planned as Q8 with one int32 pass) can take this path, and if so its per-channel weights.
+// Whether `L` (planned as Q8 with one int32 pass) can take this path, and if so its constant operands
+// (the padding's granules; on AMX the weights as A tiles), once, by the planner.
 bool rows_fits(const GemmLayer& L);
-void pack_rows_weights(GemmLayer& L);
+void prepare_rows(GemmLayer& L);
 
 MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,
                          Workspace& ws);

@@ -143,7 +143,7 @@ std::unique_ptr<GemmLayer> plan_gemm(GemmLayer geometry, const GemmSource& src, 
     L->kernel = L->chunk >= L->kg && L->OH * L->OW >= 16 ? &kGemmQ8Amx : &kGemmQ8Avx512Vnni;
   if (uses_avx512(isa) && packing == Packing::q8 && rows_fits(*L)) {
     L->rows = isa == Isa::avx512amx ? GemmLayer::Rows::amx : GemmLayer::Rows::vnni;
-    if (L->rows == GemmLayer::Rows::amx) pack_rows_weights(*L);  // VNNI reads the panels of `weight`
+    prepare_rows(*L);
   }
   L->tap_offset.resize(static_cast<size_t>(L->KH * L->KW));
   for (int64_t ky = 0; ky < L->KH; ++ky)

@@ -57,6 +57,7 @@ struct GemmLayer {
   // its blocks on AMX tiles (avx512amx tier) or on vpdpbusd with broadcast weights (avx512vnni tier).
   enum class Rows { none, amx, vnni } rows = Rows::none;
   std::vector<uint32_t> weight_rows;  // rows == amx: [G][Og rounded up to 32][kg] granules (A tiles)
+  std::vector<uint32_t> pad_rows;     // rows != none: [cq] the padding's granules, as the rows are packed
   std::vector<int64_t> tap_offset;  // [KH*KW] granules from a window origin to each tap
   std::vector<int64_t> out_add;  // [O] act_offset*sum(w[o]) + bias[o]
   int64_t acc_bound = 0;         // max over o of the int32 partial-sum bound (for reports)

@@ -544,7 +544,7 @@ FusedRequant::FusedRequant(const Requant& rq, int64_t acc_lo, int64_t acc_hi, Is
     ch.mul32 = shift32_ != nullptr && acc32 && ch.mul >= INT32_MIN && ch.mul <= INT32_MAX &&
                (ch.route == Route::exact_shift || ch.route == Route::mul_add_shift_int64);
   shift_table_.resize(C), has_shift_.resize(C);
-  for (size_t o = 0; o < C; ++o) has_shift_[o] = shift_params(o, shift_table_[o]);
+  for (size_t o = 0; o < C; ++o) has_shift_[o] = shift_params(o, shift_table_[o]), any_shift_ = any_shift_ || has_shift_[o];
 }
 
 bool FusedRequant::shift_params(size_t o, ShiftParams& p) const {

@@ -53,6 +53,7 @@ class FusedRequant {
   // has_shift()[o] is shift_params(o, shift_table()[o]).
   const ShiftParams* shift_table() const { return shift_table_.data(); }
   const char* has_shift() const { return has_shift_.data(); }
+  bool any_shift() const { return any_shift_; }  // some has_shift()[o]
   // The shift route of channel o for int32 sums t whose accumulator is t + acc_add, on 16 int32 lanes:
   // y = clamp((((t*mul + bias) << lshift) >> 32) >> rshift), every right shift a floor (requant16_avx512.h). It holds
   // for t in [t_lo, t_hi] when high_mul_params returns true, which it does only after proving it:
@@ -124,6 +125,7 @@ class FusedRequant {
   std::vector<Channel> channels_;
   std::vector<ShiftParams> shift_table_;
   std::vector<char> has_shift_;
+  bool any_shift_ = false;
 };
 
 // Per output channel of a conv/linear whose requant is fused: the 16-lane route where high_mul_params
