@@ -68,6 +68,7 @@ namespace qv::integer {
   X(add_requant_gather_avx512) /* evaluate_output: tabulated add_requant terms by vpgatherdd, int32 sums */ \
   X(add_requant_affine)      /* evaluate_output: the same where every branch's table is affine: terms by vpmulld / vpmuldq */ \
   X(add_requant_then_high_mul16) /* evaluate_output: such sums and the requant reading them, in registers */ \
+  X(add_requant_pair_dyadic) /* the same for two affine byte branches: one int32 form of the pair (add_pair_dyadic.h) */ \
   X(add_requant_planes_vbmi) /* evaluate_output: the same with int16 terms looked up by vpermt2b (add_planes_vbmi.h) */ \
   X(add_requant_then_requant) /* evaluate_output: such sums through an L1 buffer into the requant's own route */ \
   X(requant_narrow)          /* evaluate_output: a standalone requant straight into packed bytes */

@@ -347,6 +347,16 @@ void Plan::plan_node(size_t i) {
           else
             np.high_mul.clear();  // the fused pass needs every channel
         }
+        // Two affine byte branches: one int32 form of the pair per channel, checked on every pair.
+        if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && add && add->add_requant && node.output.type.bits <= 8 &&
+            in.inputs.size() == 2) {
+          const Node* b0 = network.find(in.inputs[0]);
+          const Node* b1 = network.find(in.inputs[1]);
+          if (b0 != nullptr && b1 != nullptr)
+            np.pair_dyadic = pair_dyadic_channels(*add->add_requant, b0->output.type, b1->output.type, in.output.type,
+                                                  std::get<RequantOp>(node.op).requant, *np.requant);
+          if (!np.pair_dyadic.empty()) np.description += ", with its add: one int32 form of the two bytes per channel, checked on every pair";
+        }
         break;
       }
       case OpKind::add_requant: {

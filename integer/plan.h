@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "integer/add_pair_dyadic.h"
 #include "integer/add_requant.h"
 #include "integer/gemm_kernel.h"
 #include "integer/isa.h"
@@ -109,6 +110,8 @@ struct NodePlan {
   bool ranges_proven = false;             // fuses_next, and every accumulator (from the input's type and the
                                           // weights) lies in the node's declared type and the requant's clamp
                                           // in the requant's type: the checks after the node cannot fail
+  std::vector<PairDyadic> pair_dyadic;    // AVX-512, output only, a requant of a two-branch add_requant's sums:
+                                          // the pair's int32 form per channel (add_pair_dyadic.h), or empty
   std::vector<HighMulChannel> high_mul;   // AVX-512, output only: the 16-lane requant per channel (a fused
                                           // requant; or a requant of an add_requant's sums, every channel)
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)

@@ -789,11 +789,79 @@ TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
   EXPECT_GT(integer::path_counters().get(Path::add_saturating_bytes), before) << "no case took the packed-byte add";
 }
 
+// Residual adds as QuantLab lowers them: two byte branches (either signedness) onto a fine common scale
+// by integer alphas (affine tables, sums past int32 in half the cases), then a requant whose scale maps
+// the sums' actual span onto a byte, so that the outputs spread over the byte instead of saturating
+// (the random requants above see the sum type's whole range and mostly clamp). On AVX-512 these take
+// the int32 form of the pair that the planner checked on every pair of values (add_pair_dyadic.h).
+TEST_P(IntegerTier, RandomAffineResidualAddsEqualReference) {
+  const Isa tier = GetParam();
+  const uint64_t before = integer::path_counters().get(Path::add_requant_pair_dyadic);
+  EXPECT_TRUE(rc::check("affine residual add + requant on " + isa(), [tier] {
+    std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+    const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
+    const int64_t C = shape[1];
+    const IntType ta = *gen_type(2, 8), tb = *gen_type(2, 8);
+    const bool wide = *rc::gen::arbitrary<bool>();
+    const IntType sum{wide ? 36 : 24, true};
+    const int64_t max_slope = wide ? int64_t{1} << 24 : int64_t{1} << 12;
+    auto branch = [&](IntType t, int64_t& span) {
+      ExactRequant f;
+      f.rounding = Rounding::floor;  // integer alphas and deltas: exact, any rounding
+      span = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t slope = *rc::gen::inRange<int64_t>(-max_slope, max_slope + 1), delta = *rc::gen::inRange<int64_t>(-max_slope, max_slope + 1);
+        f.alpha.push_back(Rational(slope)), f.delta.push_back(Rational(delta));
+        span = std::max(span, std::abs(slope) * std::max(-t.min(), t.max()) + std::abs(delta));
+      }
+      Requant rq;
+      rq.form = f;
+      rq.lo = sum.min(), rq.hi = sum.max();
+      return rq;
+    };
+    int64_t span_a = 0, span_b = 0;
+    const Requant ra = branch(ta, span_a), rb = branch(tb, span_b);
+    const bool is_signed = *rc::gen::arbitrary<bool>();
+    const IntType out{8, is_signed};
+    ExactRequant f;
+    f.rounding = *rc::gen::elementOf(kAllRoundings);
+    for (int64_t c = 0; c < C; ++c) {
+      // About the byte's span over the sums' span, times 0.5..2, with a non-dyadic denominator.
+      const int64_t den = *rc::gen::element<int64_t>(3, 5, 7, 1000, 999983);
+      const Rational scale = Rational(out.max() - out.min(), std::max<int64_t>(1, span_a + span_b));
+      f.alpha.push_back(scale * Rational(*rc::gen::inRange<int64_t>(den / 2, 2 * den + 1), den));
+      f.delta.push_back(Rational(*rc::gen::inRange<int64_t>(-4 * den, 4 * den + 1), den) + Rational(is_signed ? 0 : 128));
+    }
+    Requant rq;
+    rq.form = f;
+    rq.lo = out.min(), rq.hi = out.max();
+    LayerCase k;
+    k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
+    k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra, rb}}});
+    k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, out, {}}, RequantOp{rq}});
+    k.net.output = "rq";
+    k.summary = "affine add_requant " + ta.name() + " + " + tb.name() + " -> " + sum.name() + ", requant " +
+                std::string(to_string(f.rounding)) + " -> " + out.name() + " on " + to_string(shape);
+    k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
+    k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
+    const int threads = *rc::gen::inRange(1, 4);
+    const uint64_t pair = integer::path_counters().get(Path::add_requant_pair_dyadic);
+    check_output_only(k, tier, threads);
+    RC_TAG(ta.is_signed || tb.is_signed ? "a signed branch" : "unsigned branches",
+           integer::path_counters().get(Path::add_requant_pair_dyadic) != pair ? "int32 form of the pair" : "other route");
+  }));
+  if (integer::uses_avx512(tier)) {
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_pair_dyadic), before) << "no case took the int32 form of the pair";
+  }
+}
+
 // A residual add as the real networks lower it: add_requant of two packed inputs (random requants of
 // every form onto a sum type of 2..16 bits), then a requant that alone reads the sum. On AVX-512 in the
 // output mode the pair runs as one pass when the requant's output fits a byte: tables by gathers, then
 // the 16-lane route in registers when every channel has it, else each channel's own route on the plane's
-// sums; both must occur.
+// sums; both must occur, and so must the int32 form of the pair that the planner checked on every pair of
+// values (two affine branches, add_pair_dyadic.h).
 TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   const Isa tier = GetParam();
   const uint64_t before = integer::path_counters().get(Path::add_requant_then_high_mul16);
@@ -802,6 +870,7 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
   const uint64_t before_gather = integer::path_counters().get(Path::add_requant_gather_avx512);
   const uint64_t before_ifma = integer::path_counters().get(Path::requant_exact_div64_ifma_narrow);
   const uint64_t before_affine = integer::path_counters().get(Path::add_requant_affine);
+  const uint64_t before_pair = integer::path_counters().get(Path::add_requant_pair_dyadic);
   EXPECT_TRUE(rc::check("add_requant + requant on " + isa(), [tier] {
     std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
     const Shape shape = {*rc::gen::inRange<int64_t>(1, 3), *gen_channels(), *gen_spatial(), *gen_spatial()};
@@ -830,14 +899,17 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
     const int threads = *rc::gen::inRange(1, 4);
     check_identical(k, tier, threads);
     const uint64_t planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
+    const uint64_t pair = integer::path_counters().get(Path::add_requant_pair_dyadic);
     check_output_only(k, tier, threads);
     if (integer::path_counters().get(Path::add_requant_planes_vbmi) != planes) RC_TAG("terms by vpermt2b");
+    if (integer::path_counters().get(Path::add_requant_pair_dyadic) != pair) RC_TAG("int32 form of the pair");
   }));
   if (integer::uses_avx512(tier)) {
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_high_mul16), before) << "no case took the one-pass add and requant";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_then_requant), before_any) << "no case took the one-pass add and any-route requant";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_gather_avx512), before_gather) << "no case looked its terms up by gathers";
     EXPECT_GT(integer::path_counters().get(Path::add_requant_affine), before_affine) << "no case computed affine terms by multiplies";
+    EXPECT_GT(integer::path_counters().get(Path::add_requant_pair_dyadic), before_pair) << "no case took the int32 form of the pair";
     if (__builtin_cpu_supports("avx512ifma"))
       EXPECT_GT(integer::path_counters().get(Path::requant_exact_div64_ifma_narrow), before_ifma) << "no case divided into bytes by IFMA";
     else
