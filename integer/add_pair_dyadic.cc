@@ -75,6 +75,7 @@ std::vector<PairDyadic> pair_dyadic_channels(const AddRequantLayer& add, IntType
   const int64_t n0 = t0.max() - t0.min() + 1, n1 = t1.max() - t1.min() + 1;
   const int64_t x_max0 = std::max(-t0.min(), t0.max()), x_max1 = std::max(-t1.min(), t1.max());
   std::vector<int64_t> sums(static_cast<size_t>(n0 * n1)), want(sums.size());
+  const int32_t lo = static_cast<int32_t>(rq.lo), hi = static_cast<int32_t>(rq.hi);
   std::vector<PairDyadic> out(C);
   for (size_t c = 0; c < C; ++c) {
     if (c > 0 && same_channel(rq, c - 1, c, slope, at_zero)) {
@@ -92,7 +93,6 @@ std::vector<PairDyadic> pair_dyadic_channels(const AddRequantLayer& add, IntType
       }
     int64_t y_lo = INT64_MAX, y_hi = INT64_MIN;
     stage.apply(c, sums.data(), want.data(), static_cast<int64_t>(sums.size()), y_lo, y_hi);
-    const int32_t lo = static_cast<int32_t>(rq.lo), hi = static_cast<int32_t>(rq.hi);
     bool found = false;
     for (int k = 0; k <= 30 && !found; ++k) {
       const double scale = std::ldexp(1.0, k);

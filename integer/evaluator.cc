@@ -469,24 +469,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_affine_sums64(cons
   }
 }
 
-// Output only: an add_requant (node i) whose only consumer is the next node, a requant into bytes, in
-// one pass from the packed branches to the requant's bytes. When every channel has the requant's 16-lane
-// route (the planner proved it over the add's whole type) the sums never leave the registers; otherwise
-// each plane's sums go through an L1 buffer into the channel's own route (apply_narrow), with no sum
-// tensor in memory and no second pass. False, with only the destination buffer touched, when the
-// branches or tables do not fit or an output leaves the requant's declared type (the caller then runs
-// both nodes as usual, which reports any error).
 // add_requant_then_requant for two affine byte branches with the planner's int32 form of the pair per
-// channel (add_pair_dyadic.h): no sums, no tables, no 64-bit requant.
-bool add_pair_then_requant(const NodePlan& rq_plan, const std::vector<const Value*>& in, const Node& rq_node, Value& v, OutputBuffers& B,
-                           size_t j, ThreadPool& pool) {
+// channel (add_pair_dyadic.h), over plane_count (N*C) planes of `inner` outputs: no sums, no tables, no
+// 64-bit requant.
+bool add_pair_then_requant(const NodePlan& rq_plan, const std::vector<const Value*>& in, const Node& rq_node, int64_t plane_count, int64_t inner,
+                           Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
   const Value& first = *in[0];
-  const int64_t N = first.shape[0], C = first.shape[1], inner = element_count(first.shape) / std::max<int64_t>(N * C, 1);
+  const int64_t C = static_cast<int64_t>(rq_plan.pair_dyadic.size());
   const int32_t lo = static_cast<int32_t>(rq_plan.requant->lo()), hi = static_cast<int32_t>(rq_plan.requant->hi());
   uint8_t* dst = narrow_storage(B, j, first.shape);
   PerThread<MinMax> totals(pool);
   // Tasks of whole planes, at least ~2048 outputs each, as add_requant_then_requant's.
-  const int64_t planes_per_task = std::max<int64_t>(1, 2048 / std::max<int64_t>(inner, 1)), plane_count = N * C;
+  const int64_t planes_per_task = std::max<int64_t>(1, 2048 / std::max<int64_t>(inner, 1));
   pool.run((plane_count + planes_per_task - 1) / planes_per_task, [&](int64_t task) {
     int32_t y_lo = INT32_MAX, y_hi = INT32_MIN;
     for (int64_t nc = task * planes_per_task; nc < std::min(plane_count, (task + 1) * planes_per_task); ++nc)
@@ -505,6 +499,13 @@ bool add_pair_then_requant(const NodePlan& rq_plan, const std::vector<const Valu
   return true;
 }
 
+// Output only: an add_requant (node i) whose only consumer is the next node, a requant into bytes, in
+// one pass from the packed branches to the requant's bytes. When every channel has the requant's 16-lane
+// route (the planner proved it over the add's whole type) the sums never leave the registers; otherwise
+// each plane's sums go through an L1 buffer into the channel's own route (apply_narrow), with no sum
+// tensor in memory and no second pass. False, with only the destination buffer touched, when the
+// branches or tables do not fit or an output leaves the requant's declared type (the caller then runs
+// both nodes as usual, which reports any error).
 bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const Value*>& in, const Node& sum_node, const Node& rq_node,
                               const NodePlan& rq_plan, Value& v, OutputBuffers& B, size_t j, ThreadPool& pool) {
   if (in.empty() || in.size() > 4 || !fits_byte(rq_node.output.type) || !rq_plan.requant) return false;
@@ -516,7 +517,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
     if (x->shape != first.shape) return false;
   if (!branches_tabulated_any(L, in, C)) return false;
   if (in.size() == 2 && static_cast<int64_t>(rq_plan.pair_dyadic.size()) == C && in[0]->narrow && in[1]->narrow)
-    return add_pair_then_requant(rq_plan, in, rq_node, v, B, j, pool);
+    return add_pair_then_requant(rq_plan, in, rq_node, N * C, inner, v, B, j, pool);
   const IntType sum_type = sum_node.output.type;
   const bool sums32 = branches_tabulated(L, in, C) && tables_bound(L) <= INT32_MAX && sum_type.min() >= INT32_MIN && sum_type.max() <= INT32_MAX;
   const bool registers = sums32 && static_cast<int64_t>(rq_plan.high_mul.size()) == C;

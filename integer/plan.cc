@@ -336,18 +336,9 @@ void Plan::plan_node(size_t i) {
         np.description = "requant stage (" + np.requant->routes() + ")" +
                          (np.requant_table ? ", tabulated over " + std::to_string(np.requant_table->values) + " input values" : "") +
                          (sums_bounded ? ", proven over its add's sums" : "");
-        // After an add_requant (output mode, AVX-512): the 16-lane route on the int32 sums in registers.
-        if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && in_lo >= INT32_MIN && in_hi <= INT32_MAX) {
-          const int64_t bound = std::max(-in_lo, in_hi);
-          np.high_mul = high_mul_channels(*np.requant, std::vector<int64_t>(np.requant->channels(), 0),
-                                          std::vector<int64_t>(np.requant->channels(), bound));
-          if (!np.high_mul.empty() &&
-              std::all_of(np.high_mul.begin(), np.high_mul.end(), [](const HighMulChannel& h) { return h.ok; }))
-            np.description += ", with its add: 16-lane int32 requant on every channel";
-          else
-            np.high_mul.clear();  // the fused pass needs every channel
-        }
-        // Two affine byte branches: one int32 form of the pair per channel, checked on every pair.
+        // After an add_requant of two affine byte branches (output mode, AVX-512): one int32 form of the
+        // pair per channel, checked on every pair. Its 8-bit branches are always packed, so the evaluator
+        // takes it whenever it exists, and the 16-lane route below is then not planned.
         if (uses_avx512(isa_) && in.kind() == OpKind::add_requant && add && add->add_requant && node.output.type.bits <= 8 &&
             in.inputs.size() == 2) {
           const Node* b0 = network.find(in.inputs[0]);
@@ -356,6 +347,17 @@ void Plan::plan_node(size_t i) {
             np.pair_dyadic = pair_dyadic_channels(*add->add_requant, b0->output.type, b1->output.type, in.output.type,
                                                   std::get<RequantOp>(node.op).requant, *np.requant);
           if (!np.pair_dyadic.empty()) np.description += ", with its add: one int32 form of the two bytes per channel, checked on every pair";
+        }
+        // After an add_requant (output mode, AVX-512): the 16-lane route on the int32 sums in registers.
+        if (np.pair_dyadic.empty() && uses_avx512(isa_) && in.kind() == OpKind::add_requant && in_lo >= INT32_MIN && in_hi <= INT32_MAX) {
+          const int64_t bound = std::max(-in_lo, in_hi);
+          np.high_mul = high_mul_channels(*np.requant, std::vector<int64_t>(np.requant->channels(), 0),
+                                          std::vector<int64_t>(np.requant->channels(), bound));
+          if (!np.high_mul.empty() &&
+              std::all_of(np.high_mul.begin(), np.high_mul.end(), [](const HighMulChannel& h) { return h.ok; }))
+            np.description += ", with its add: 16-lane int32 requant on every channel";
+          else
+            np.high_mul.clear();  // the fused pass needs every channel
         }
         break;
       }

@@ -789,6 +789,21 @@ TEST_P(IntegerTier, RandomAddSaturatingEqualsReference) {
   EXPECT_GT(integer::path_counters().get(Path::add_saturating_bytes), before) << "no case took the packed-byte add";
 }
 
+// A residual add as the networks lower it: inputs a and b (random values of ta, tb), their add_requant
+// "sum" (branch requants ra, rb) and a requant "rq" of the sum into `out`, the output.
+LayerCase residual_add_case(const Shape& shape, IntType ta, IntType tb, IntType sum, const Requant& ra, const Requant& rb, const Requant& rq,
+                            IntType out, std::mt19937_64& rng) {
+  LayerCase k;
+  k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
+  k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
+  k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra, rb}}});
+  k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, out, {}}, RequantOp{rq}});
+  k.net.output = "rq";
+  k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
+  k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
+  return k;
+}
+
 // Residual adds as QuantLab lowers them: two byte branches (either signedness) onto a fine common scale
 // by integer alphas (affine tables, sums past int32 in half the cases), then a requant whose scale maps
 // the sums' actual span onto a byte, so that the outputs spread over the byte instead of saturating
@@ -835,16 +850,9 @@ TEST_P(IntegerTier, RandomAffineResidualAddsEqualReference) {
     Requant rq;
     rq.form = f;
     rq.lo = out.min(), rq.hi = out.max();
-    LayerCase k;
-    k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra, rb}}});
-    k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, out, {}}, RequantOp{rq}});
-    k.net.output = "rq";
+    LayerCase k = residual_add_case(shape, ta, tb, sum, ra, rb, rq, out, rng);
     k.summary = "affine add_requant " + ta.name() + " + " + tb.name() + " -> " + sum.name() + ", requant " +
                 std::string(to_string(f.rounding)) + " -> " + out.name() + " on " + to_string(shape);
-    k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
-    k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
     const int threads = *rc::gen::inRange(1, 4);
     const uint64_t pair = integer::path_counters().get(Path::add_requant_pair_dyadic);
     check_output_only(k, tier, threads);
@@ -885,17 +893,10 @@ TEST_P(IntegerTier, RandomResidualAddThenRequantEqualsReference) {
                 rb = affine ? gen_affine_requant(C, tb.min(), tb.max(), bits_b) : gen_requant(C, tb.min(), tb.max(), wide ? 30 : 2, wide ? 36 : 16);
     RC_TAG(affine ? "affine branches" : "branches of any form");
     RequantCase rq = gen_requant(C, sum.min(), sum.max());
-    LayerCase k;
-    k.net.nodes.push_back(Node{"a", {}, ValueInfo{shape, ta, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"b", {}, ValueInfo{shape, tb, {}}, InputOp{}});
-    k.net.nodes.push_back(Node{"sum", {"a", "b"}, ValueInfo{shape, sum, {}}, AddRequantOp{{ra.rq, rb.rq}}});
-    k.net.nodes.push_back(Node{"rq", {"sum"}, ValueInfo{shape, rq.out_type, {}}, RequantOp{rq.rq}});
-    k.net.output = "rq";
+    LayerCase k = residual_add_case(shape, ta, tb, sum, ra.rq, rb.rq, rq.rq, rq.out_type, rng);
     RC_TAG(wide ? "wide branches" : "narrow branches");
     k.summary = "add_requant (" + ra.form + ", " + rb.form + ") -> " + sum.name() + ", requant " + rq.form + " -> " + rq.out_type.name() +
                 " on " + to_string(shape);
-    k.inputs.push_back(random_tensor(shape, ta, "NCHW", rng));
-    k.inputs.push_back(random_tensor(shape, tb, "NCHW", rng));
     const int threads = *rc::gen::inRange(1, 4);
     check_identical(k, tier, threads);
     const uint64_t planes = integer::path_counters().get(Path::add_requant_planes_vbmi);
