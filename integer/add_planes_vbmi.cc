@@ -35,7 +35,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i widen1
   return _mm512_maskz_cvtepi16_epi32(0xFFFF, h == 0 ? _mm512_maskz_extracti64x4_epi64(0xFF, v, 0) : _mm512_maskz_extracti64x4_epi64(0xFF, v, 1));
 }
 
-template <int kBranches, bool kShiftLeft, bool kTrack>
+template <int kBranches, Form16 kForm, bool kTrack>
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes_loop(const uint8_t* const* planes, const uint8_t* const* src, int64_t n,
                                                                         int16_t lo, int16_t hi, const HighMul16& h, uint8_t* dst,
                                                                         Ranges32& r) {
@@ -62,7 +62,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes_loop(const ui
     for (int g = 0; g < 4; ++g) {
       const __mmask16 m = static_cast<__mmask16>(mask >> (16 * g));
       if (m == 0) break;
-      requant_high_mul16_step<kShiftLeft, kTrack>(group[g], m, h, dst + k + 16 * g, local);
+      requant_high_mul16_step<kForm, kTrack>(group[g], m, h, dst + k + 16 * g, local);
     }
   }
   r = local;
@@ -73,9 +73,9 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes_dispatch(cons
                                                                             int16_t lo, int16_t hi, const HighMul16& h, bool shift_left,
                                                                             bool track, uint8_t* dst, Ranges32& r) {
   if (shift_left)
-    (track ? planes_loop<kBranches, true, true> : planes_loop<kBranches, true, false>)(planes, src, n, lo, hi, h, dst, r);
+    (track ? planes_loop<kBranches, Form16::shift_left, true> : planes_loop<kBranches, Form16::shift_left, false>)(planes, src, n, lo, hi, h, dst, r);
   else
-    (track ? planes_loop<kBranches, false, true> : planes_loop<kBranches, false, false>)(planes, src, n, lo, hi, h, dst, r);
+    (track ? planes_loop<kBranches, Form16::shift, true> : planes_loop<kBranches, Form16::shift, false>)(planes, src, n, lo, hi, h, dst, r);
 }
 
 }  // namespace

@@ -328,8 +328,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
 #pragma GCC unroll 4
           for (int q = 0; q < kPerPack; ++q) {
             const HighMulChannel& h = hm[c0 + j + q];
-            const HighMul16 v = high_mul16(h.params, h.add, lo, hi);
-            for (int b = 0; b < NB; ++b) y[q * NB + b] = requant_high_mul16_unclamped(acc[j + q][b], v, h.params.lshift != 0);
+            const HighMul16 v = high_mul16(h, lo, hi);
+            const Form16 form = form16(h);
+            for (int b = 0; b < NB; ++b) y[q * NB + b] = requant_high_mul16_unclamped(acc[j + q][b], v, form);
           }
           const __m512i bytes = pack4_bytes<kPack>(y[0], y[1], y[2], y[3], k);
           uint8_t* d = dst + (c0 + j) * stride;
@@ -353,15 +354,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
     for (int j = 0; j < kGroup; ++j) {
       if (j < done || j >= live) continue;
       const HighMulChannel& h = hm[c0 + j];
-      const HighMul16 v = high_mul16(h.params, h.add, lo, hi);
+      const HighMul16 v = high_mul16(h, lo, hi);
+      const Form16 form = form16(h);
       uint8_t* d = dst + (c0 + j) * stride;
-      if (h.params.lshift == 0) {
-        requant_high_mul16_step<false, kTrack>(acc[j][0], first, v, d, local);
-        if (NB == 2 && second != 0) requant_high_mul16_step<false, kTrack>(acc[j][NB - 1], second, v, d + 16, local);
-      } else {
-        requant_high_mul16_step<true, kTrack>(acc[j][0], first, v, d, local);
-        if (NB == 2 && second != 0) requant_high_mul16_step<true, kTrack>(acc[j][NB - 1], second, v, d + 16, local);
-      }
+      requant_high_mul16_step<kTrack>(acc[j][0], first, v, form, d, local);
+      if (NB == 2 && second != 0) requant_high_mul16_step<kTrack>(acc[j][NB - 1], second, v, form, d + 16, local);
     }
   }
   r = local;
@@ -487,7 +484,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_block_mixed(const int32
   Ranges32 local = r32;  // in registers across the channels (the byte stores may alias r32)
   for (int64_t c = 0; c < channels; ++c) {
     if (m.hm != nullptr && m.hm[c].ok) {
-      requant_high_mul16(tile + c * kBlock, count, m.hm[c].params, m.hm[c].add, lo, hi, dst + c * dst_stride, local, !m.out->ranges_proven);
+      requant_high_mul16(tile + c * kBlock, count, m.hm[c], lo, hi, dst + c * dst_stride, local, !m.out->ranges_proven);
     } else if (m.has_shift[c]) {
       m.requant8(tile + c * kBlock, count, 1, m.add + c, Requant8{m.rq.params + c, m.rq.lo, m.rq.hi}, dst + c * dst_stride, dst_stride, rv);
     } else {
@@ -745,6 +742,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   pc.add(amx ? Path::conv_q8_amx_rows : Path::conv_q8_vnni_rows);
   pc.add(Path::gemm_acc32);
   if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
+  if (high_mul != nullptr && out.high_mul_fma) pc.add(Path::requant_fma16);
   if (any_fused.load()) pc.add(Path::requant_in_block_vnni);
   if (any_tail.load()) pc.add(Path::conv_q8_vnni_rows_tail);
   if (any_packed.load()) pc.add(Path::requant_in_block_packed);

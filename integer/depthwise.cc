@@ -264,11 +264,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline voi
 
 // Output only, rows of more than 16 outputs (not flat): each 32-output block's sums go through the
 // 16-lane route into the output bytes while they are in registers, with no int32 plane in between.
-template <bool kShiftLeft, bool kTrack, int kTaps>
+template <Form16 kForm, bool kTrack, int kTaps>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(const DepthwiseLayer& L, const Int16Plane& pl,
                                                                               const Int16Taps& k, const HighMulChannel& hm, int32_t lo,
                                                                               int32_t hi, uint8_t* dst, Ranges32& r) {
-  const HighMul16 h = high_mul16(hm.params, hm.add, lo, hi);
+  const HighMul16 h = high_mul16(hm, lo, hi);
   Ranges32 local = r;  // in registers (the byte stores may alias r)
   for (int64_t y = 0; y < L.OH; ++y) {
     const int16_t* base = pl.data + y * L.stride_h * pl.QW;
@@ -277,9 +277,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void requant_plane_int16(
       __m512i first, second;
       block_int16_vectors<kTaps>(base + x0, k, count, first, second);
       uint8_t* d = dst + y * L.OW + x0;
-      requant_high_mul16_step<kShiftLeft, kTrack>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
+      requant_high_mul16_step<kForm, kTrack>(first, static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1), h, d, local);
       if (count > 16)
-        requant_high_mul16_step<kShiftLeft, kTrack>(second, static_cast<__mmask16>(count >= 32 ? 0xFFFFu : (1u << (count - 16)) - 1), h, d + 16, local);
+        requant_high_mul16_step<kForm, kTrack>(second, static_cast<__mmask16>(count >= 32 ? 0xFFFFu : (1u << (count - 16)) - 1), h, d + 16, local);
     }
   }
   r = local;
@@ -329,7 +329,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_rows16(const DepthwiseL
                                                                 const HighMulChannel& h, int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r,
                                                                 bool track) {
   Ranges32 local = r;  // in registers across the rows (the byte stores may alias r)
-  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h.params, h.add, lo, hi, dst + y * L.OW, local, track);
+  for (int64_t y = 0; y < L.OH; ++y) requant_high_mul16(sums + y * pitch, L.OW, h, lo, hi, dst + y * L.OW, local, track);
   r = local;
 }
 
@@ -472,10 +472,15 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
             int16_pairs(k, w);
             const int32_t lo = static_cast<int32_t>(out.requant->lo()), hi = static_cast<int32_t>(out.requant->hi());
             with_taps(k.taps, [&]<int kTaps>() {
-              const bool left = high_mul[o].params.lshift != 0;
-              (out.ranges_proven ? (left ? requant_plane_int16<true, false, kTaps> : requant_plane_int16<false, false, kTaps>)
-                                 : (left ? requant_plane_int16<true, true, kTaps> : requant_plane_int16<false, true, kTaps>))(
-                  L, pl, k, high_mul[o], lo, hi, out.narrow_out + no * P, r);
+              constexpr Form16 kFma = Form16::fma, kLeft = Form16::shift_left, kShift = Form16::shift;
+              const Form16 form = form16(high_mul[o]);
+              (out.ranges_proven ? (form == kFma    ? requant_plane_int16<kFma, false, kTaps>
+                                    : form == kLeft ? requant_plane_int16<kLeft, false, kTaps>
+                                                    : requant_plane_int16<kShift, false, kTaps>)
+                                 : (form == kFma    ? requant_plane_int16<kFma, true, kTaps>
+                                    : form == kLeft ? requant_plane_int16<kLeft, true, kTaps>
+                                                    : requant_plane_int16<kShift, true, kTaps>))(L, pl, k, high_mul[o], lo, hi,
+                                                                                                 out.narrow_out + no * P, r);
             });
             continue;
           }
@@ -510,6 +515,7 @@ MinMax run_depthwise(const DepthwiseLayer& L, const ActSource& input, int64_t N,
     if (register_run.load()) pc.add(Path::depthwise_bytes_register_windows);
     pc.add(Path::depthwise_acc32);
     if (high_mul != nullptr) pc.add(out.ranges_proven ? Path::requant_high_mul16_untracked : Path::requant_high_mul16);
+    if (high_mul != nullptr && out.high_mul_fma) pc.add(Path::requant_fma16);
     return merged(totals);
   }
   pool.run(N * chunks, [&](int64_t task) {

@@ -114,7 +114,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) int64_t sums_s
 }
 
 // Rows: a masked vpmovdb store per 16-lane block.
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_rows(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const uint8_t* plane, const HighMul16& h, uint8_t* dst, Ranges32& local) {
   const int64_t OH = L.OH, OW = L.OW;
@@ -139,7 +139,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
             // Masked-off lanes are never read, so the address may point before the row's first byte.
             acc = add_row(acc, row[ky] != nullptr ? _mm512_mask_loadu_epi8(k.pad, cols[b], row[ky] + c0[b]) : k.pad, k, ky);
           const int64_t n = std::min<int64_t>(16, OW - 16 * b);
-          requant_high_mul16_step<kShiftLeft, kTrack>(acc, static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + 16 * b, local);
+          requant_high_mul16_step<kForm, kTrack>(acc, static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + 16 * b, local);
         }
       }
       return;
@@ -148,7 +148,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   for (int64_t y = 0; y < OH; ++y)
     for (int64_t x0 = 0; x0 < OW; x0 += 16) {
       const int64_t n = std::min<int64_t>(16, OW - x0);
-      requant_high_mul16_step<kShiftLeft, kTrack>(row_block(k, plane, y, x0), static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + x0,
+      requant_high_mul16_step<kForm, kTrack>(row_block(k, plane, y, x0), static_cast<__mmask16>((1u << n) - 1), h, dst + y * OW + x0,
                                                   local);
     }
 }
@@ -167,40 +167,40 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline voi
 }
 
 // Flat: the block at q0 requantized and narrowed (zero past the plane's positions).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i flat_bytes(
     const Operands<kKH, kG, kSigned>& k, const uint8_t* padded, const BytesDepthwise& B, int64_t q0, const HighMul16& h, Ranges32& local) {
   if (q0 >= B.q_total) return _mm_setzero_si128();
-  const __m512i y = requant_high_mul16_value<kShiftLeft, kTrack>(flat_block(k, padded, q0), B.valid[q0 / 16], h, local);
+  const __m512i y = requant_high_mul16_value<kForm, kTrack>(flat_block(k, padded, q0), B.valid[q0 / 16], h, local);
   return _mm512_maskz_cvtepi32_epi8(0xFFFF, y);
 }
 
 // Flat: chunk j's blocks from the padded copy, its own compaction (B.compact[j]).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_flat(
     const Operands<kKH, kG, kSigned>& k, const BytesDepthwise& B, const uint8_t* padded, const HighMul16& h, uint8_t* dst, Ranges32& local) {
   for (int j = 0; j < B.chunks; ++j) {
     const int64_t q0 = 64 * j;  // four named blocks, as in requant_compact_rows
-    const __m128i x[4] = {flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0, h, local), flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 16, h, local),
-                          flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 32, h, local), flat_bytes<kShiftLeft, kTrack>(k, padded, B, q0 + 48, h, local)};
+    const __m128i x[4] = {flat_bytes<kForm, kTrack>(k, padded, B, q0, h, local), flat_bytes<kForm, kTrack>(k, padded, B, q0 + 16, h, local),
+                          flat_bytes<kForm, kTrack>(k, padded, B, q0 + 32, h, local), flat_bytes<kForm, kTrack>(k, padded, B, q0 + 48, h, local)};
     store_compacted(x, B.compact[j], dst + B.p_begin[j], B.p_begin[j + 1] - B.p_begin[j]);
   }
 }
 
 // Output row y0 + b, requantized and narrowed (zero past the chunk's rows).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i row_bytes(
     const Operands<kKH, kG, kSigned>& k, const uint8_t* plane, const BytesDepthwise& B, int64_t y0, int b, int64_t rows, const HighMul16& h,
     Ranges32& local) {
   if (b >= rows) return _mm_setzero_si128();
   const __m512i sums = row_block(k, plane, y0 + b, 0);
-  return _mm512_maskz_cvtepi32_epi8(0xFFFF, requant_high_mul16_value<kShiftLeft, kTrack>(sums, B.valid[b], h, local));
+  return _mm512_maskz_cvtepi32_epi8(0xFFFF, requant_high_mul16_value<kForm, kTrack>(sums, B.valid[b], h, local));
 }
 
 // Rows of at most 16 outputs: a chunk is four output rows (one block each), the same compaction for
 // every chunk (B.compact[0]); the last chunk may hold fewer rows. (Wider rows measured slower this way
 // than with a masked store per block: 28- and 56-wide layers 1.06-1.16x.)
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_rows(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const HighMul16& h,
     uint8_t* dst, Ranges32& local) {
@@ -209,8 +209,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
     const int64_t rows = std::min<int64_t>(4, OH - y0);
     // Four named rows, not a loop over an array: indexed at run time, the array would live in memory
     // and the 32-byte reads of its 16-byte stores would miss store forwarding (2x slower).
-    const __m128i x[4] = {row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 0, rows, h, local), row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 1, rows, h, local),
-                          row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 2, rows, h, local), row_bytes<kShiftLeft, kTrack>(k, plane, B, y0, 3, rows, h, local)};
+    const __m128i x[4] = {row_bytes<kForm, kTrack>(k, plane, B, y0, 0, rows, h, local), row_bytes<kForm, kTrack>(k, plane, B, y0, 1, rows, h, local),
+                          row_bytes<kForm, kTrack>(k, plane, B, y0, 2, rows, h, local), row_bytes<kForm, kTrack>(k, plane, B, y0, 3, rows, h, local)};
     store_compacted(x, B.compact[0], dst + y0 * OW, rows * OW);
   }
 }
@@ -229,19 +229,19 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   return acc;
 }
 
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline __m128i register_bytes(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseRegisterWindow* windows, __m512i plane, __m512i pad, int64_t p0, int64_t P,
     const HighMul16& h, Ranges32& local) {
   if (p0 >= P) return _mm_setzero_si128();
   const __mmask16 valid = static_cast<__mmask16>(P - p0 >= 16 ? 0xFFFFu : (1u << (P - p0)) - 1);
-  const __m512i y = requant_high_mul16_value<kShiftLeft, kTrack>(register_block(k, windows, plane, pad, p0), valid, h, local);
+  const __m512i y = requant_high_mul16_value<kForm, kTrack>(register_block(k, windows, plane, pad, p0), valid, h, local);
   return _mm512_maskz_cvtepi32_epi8(0xFFFF, y);
 }
 
 // One channel from its plane in a register: the outputs in order, 64 at a time (four blocks' bytes) by
 // one masked store; no padded copy, and no compaction (the windows skip the positions past OW).
-template <bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_compact_register(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const uint8_t* src, const HighMul16& h, uint8_t* dst, Ranges32& local) {
   __m512i plane = _mm512_maskz_loadu_epi8(lanes64(0, L.H * L.W), src), pad = k.pad;
@@ -253,10 +253,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline))
   const int64_t P = L.OH * L.OW;
   for (int64_t p0 = 0; p0 < P; p0 += 64) {
     // Four named blocks, as in requant_compact_rows.
-    const __m128i x[4] = {register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0, P, h, local),
-                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 16, P, h, local),
-                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 32, P, h, local),
-                          register_bytes<kShiftLeft, kTrack>(k, w, plane, pad, p0 + 48, P, h, local)};
+    const __m128i x[4] = {register_bytes<kForm, kTrack>(k, w, plane, pad, p0, P, h, local),
+                          register_bytes<kForm, kTrack>(k, w, plane, pad, p0 + 16, P, h, local),
+                          register_bytes<kForm, kTrack>(k, w, plane, pad, p0 + 32, P, h, local),
+                          register_bytes<kForm, kTrack>(k, w, plane, pad, p0 + 48, P, h, local)};
     _mm512_mask_storeu_epi8(dst + p0, lanes64(0, P - p0), four_blocks(x));
   }
 }
@@ -279,29 +279,29 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void 
 // The layout's loop for one channel, its operands and 16-lane constants given.
 enum class ByteLayout { rows, compact_rows, compact_flat, compact_register };
 
-template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <ByteLayout kLayout, Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"), always_inline)) inline void requant_channel(
     const Operands<kKH, kG, kSigned>& k, const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const HighMul16& h,
     uint8_t* dst, Ranges32& local) {
   if constexpr (kLayout == ByteLayout::compact_register)
-    requant_compact_register<kShiftLeft, kTrack>(k, L, plane, h, dst, local);
+    requant_compact_register<kForm, kTrack>(k, L, plane, h, dst, local);
   else if constexpr (kLayout == ByteLayout::compact_flat)
-    requant_compact_flat<kShiftLeft, kTrack>(k, B, plane, h, dst, local);
+    requant_compact_flat<kForm, kTrack>(k, B, plane, h, dst, local);
   else if constexpr (kLayout == ByteLayout::compact_rows)
-    requant_compact_rows<kShiftLeft, kTrack>(k, L, B, plane, h, dst, local);
+    requant_compact_rows<kForm, kTrack>(k, L, B, plane, h, dst, local);
   else
-    requant_rows<kShiftLeft, kTrack>(k, L, plane, h, dst, local);
+    requant_rows<kForm, kTrack>(k, L, plane, h, dst, local);
 }
 
 // One channel's requant into bytes in the given layout: the operands and the 16-lane constants once,
 // the ranges in registers (the byte stores may alias r).
-template <ByteLayout kLayout, bool kShiftLeft, bool kTrack, int kKH, int kG, bool kSigned>
+template <ByteLayout kLayout, Form16 kForm, bool kTrack, int kKH, int kG, bool kSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void requant_bytes_shaped(const DepthwiseLayer& L, const BytesDepthwise& B,
                                                                                            const uint8_t* plane, const BytesTaps& t,
                                                                                            const HighMulChannel& hm, int32_t lo, int32_t hi,
                                                                                            uint8_t* dst, Ranges32& r) {
   Ranges32 local = r;
-  requant_channel<kLayout, kShiftLeft, kTrack>(operands<kKH, kG, kSigned>(L, B, t), L, B, plane, high_mul16(hm.params, hm.add, lo, hi), dst, local);
+  requant_channel<kLayout, kForm, kTrack>(operands<kKH, kG, kSigned>(L, B, t), L, B, plane, high_mul16(hm, lo, hi), dst, local);
   r = local;
 }
 
@@ -309,10 +309,14 @@ template <ByteLayout kLayout>
 void requant_bytes(const DepthwiseLayer& L, const BytesDepthwise& B, const uint8_t* plane, const BytesTaps& t, const HighMulChannel& h,
                    int32_t lo, int32_t hi, uint8_t* dst, Ranges32& r, bool track) {
   with_shape(L, B, [&]<int kKH, int kG, bool kSigned>() {
-    const bool left = h.params.lshift != 0;
-    (track ? (left ? requant_bytes_shaped<kLayout, true, true, kKH, kG, kSigned> : requant_bytes_shaped<kLayout, false, true, kKH, kG, kSigned>)
-           : (left ? requant_bytes_shaped<kLayout, true, false, kKH, kG, kSigned> : requant_bytes_shaped<kLayout, false, false, kKH, kG, kSigned>))(
-        L, B, plane, t, h, lo, hi, dst, r);
+    constexpr Form16 kFma = Form16::fma, kLeft = Form16::shift_left, kShift = Form16::shift;
+    const Form16 form = form16(h);
+    (track ? (form == kFma    ? requant_bytes_shaped<kLayout, kFma, true, kKH, kG, kSigned>
+              : form == kLeft ? requant_bytes_shaped<kLayout, kLeft, true, kKH, kG, kSigned>
+                              : requant_bytes_shaped<kLayout, kShift, true, kKH, kG, kSigned>)
+           : (form == kFma    ? requant_bytes_shaped<kLayout, kFma, false, kKH, kG, kSigned>
+              : form == kLeft ? requant_bytes_shaped<kLayout, kLeft, false, kKH, kG, kSigned>
+                              : requant_bytes_shaped<kLayout, kShift, false, kKH, kG, kSigned>))(L, B, plane, t, h, lo, hi, dst, r);
   });
 }
 
@@ -331,9 +335,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))) void 
     const uint8_t* src = input + c * plane;
     if constexpr (kLayout == ByteLayout::compact_flat) pad_plane_into(L, B, src, padded), src = padded;
     const Operands<kKH, kG, kSigned> k = operands<kKH, kG, kSigned>(L, B, L.byte_taps[static_cast<size_t>(c)]);
-    const HighMul16 h = high_mul16(hm[c].params, hm[c].add, lo, hi);
-    if (hm[c].params.lshift != 0) requant_channel<kLayout, true, kTrack>(k, L, B, src, h, dst + c * P, local);
-    else requant_channel<kLayout, false, kTrack>(k, L, B, src, h, dst + c * P, local);
+    const HighMul16 h = high_mul16(hm[c], lo, hi);
+    switch (form16(hm[c])) {
+      case Form16::fma: requant_channel<kLayout, Form16::fma, kTrack>(k, L, B, src, h, dst + c * P, local); break;
+      case Form16::shift_left: requant_channel<kLayout, Form16::shift_left, kTrack>(k, L, B, src, h, dst + c * P, local); break;
+      case Form16::shift: requant_channel<kLayout, Form16::shift, kTrack>(k, L, B, src, h, dst + c * P, local); break;
+    }
   }
   r = local;
 }

@@ -151,7 +151,7 @@ Trace evaluate(const Plan& plan, const std::vector<IntTensor>& inputs, Trace rec
               fused_value = new_tensor(shape, next.output.type, layout, storage(i + 1));
               stage.requant_out = fused_value.data.data();
               stage.requant = plan.nodes()[i + 1].requant.get();
-          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data();
+          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data(), stage.high_mul_fma = np.high_mul_fma;
             }
             const MinMax mm = np.kernel == NodeKernel::gemm ? run_gemm(*np.gemm, x, stage, pool, workspace)
                                                             : run_depthwise(*np.depthwise, x, stage, plan.isa(), pool, workspace);
@@ -405,7 +405,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_avx512(c
 
 // The same lookups for one (n, c) plane, the sums (clamped to [lo, hi], the add's type) then requantized
 // in registers by the 16-lane route of the requant that reads them (requant_high_mul16_step): bytes out.
-template <bool kShiftLeft>
+template <Form16 kForm>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul16(const PlaneTerms& t, int64_t n, int32_t lo, int32_t hi, const HighMulChannel& hm,
                                                                                   int32_t rq_lo, int32_t rq_hi, uint8_t* dst, Ranges32& r) {
   const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
@@ -415,7 +415,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void add_tabulated_high_mul
     const __mmask16 mask = static_cast<__mmask16>(n - k >= 16 ? 0xFFFFu : (1u << (n - k)) - 1);
     __m512i sum = t.affine ? affine_terms16(t, k, mask) : gathered_terms16(t, k, mask);
     sum = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, sum, vlo), vhi);
-    requant_high_mul16_step<kShiftLeft>(sum, mask, h, dst + k, local);
+    requant_high_mul16_step<kForm>(sum, mask, h, dst + k, local);
   }
   r = local;
 }
@@ -555,7 +555,7 @@ bool add_requant_then_requant(const AddRequantLayer& L, const std::vector<const 
         const HighMulChannel& hm = rq_plan.high_mul[channel];
         Ranges32 r;
         init_ranges32(r);
-        (hm.params.lshift == 0 ? add_tabulated_high_mul16<false> : add_tabulated_high_mul16<true>)(
+        (hm.params.lshift == 0 ? add_tabulated_high_mul16<Form16::shift> : add_tabulated_high_mul16<Form16::shift_left>)(
             terms, inner, static_cast<int32_t>(sum_type.min()), static_cast<int32_t>(sum_type.max()), hm, rq_lo, rq_hi, dst + nc * inner, r);
         merge_ranges32(r, mm);
       } else {
@@ -840,7 +840,7 @@ Trace evaluate_output_impl(const Plan& plan, const std::vector<IntTensor>& input
           const Node& nn = network.nodes[i + 1];
           next = &values[i + 1];
           stage.requant = plan.nodes()[i + 1].requant.get();
-          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data();
+          if (!np.high_mul.empty()) stage.high_mul = np.high_mul.data(), stage.high_mul_fma = np.high_mul_fma;
           stage.ranges_proven = np.ranges_proven;
           next->present = true, next->shape = shape, next->type = nn.output.type, next->layout = layout;
           if (fits_byte(nn.output.type)) {

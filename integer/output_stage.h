@@ -44,6 +44,7 @@ struct OutputStage {
   uint8_t* narrow_out = nullptr;         // same layout, the fused requant as bytes (evaluate_output, <= 8 bits)
   const FusedRequant* requant = nullptr;
   const HighMulChannel* high_mul = nullptr;  // [O] or nullptr: NodePlan::high_mul (used for narrow_out only)
+  bool high_mul_fma = false;                 // some channel of high_mul has the fma form (NodePlan::high_mul_fma)
   int64_t plane = 1;                     // elements per (n, o) plane: OH*OW (1 for linear)
   int64_t O = 0;
   int64_t acc_lo = INT64_MIN, acc_hi = INT64_MAX;  // the accumulator's declared type: the requant stage's proofs assume it

@@ -57,6 +57,7 @@ namespace qv::integer {
   X(gemm_requant8_avx512)    /* evaluate_output: requant in registers from the int32 tile, bytes out */ \
   X(requant_high_mul16)      /* evaluate_output: the 16-lane int32 shift route (requant16_avx512.h) */ \
   X(requant_high_mul16_untracked) /* the same without range tracking: NodePlan::ranges_proven */ \
+  X(requant_fma16)           /* its channels' fma form, floor(t*f + b) in float32 (requant_fma16.h) */ \
   X(requant_in_block_vnni)   /* evaluate_output: conv_q8_vnni_rows blocks requantized in registers */ \
   X(requant_in_block_packed) /* the same narrowed four vectors at a time by saturating packs (pack4_bytes) */ \
   X(depthwise_int16_avx512)  /* depthwise on int16 phase planes, tap pairs by vpdpwssd */ \

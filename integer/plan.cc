@@ -313,9 +313,11 @@ void Plan::plan_node(size_t i) {
             np.ranges_proven = prove_ranges(np, node.output.type, *rp.requant, next.output.type);
             if (np.ranges_proven) rp.description += ", ranges proven";
             if (!np.high_mul.empty()) {
-              int64_t on = 0;
-              for (const HighMulChannel& h : np.high_mul) on += h.ok ? 1 : 0;
+              int64_t on = 0, fma = 0;
+              for (const HighMulChannel& h : np.high_mul) on += h.ok ? 1 : 0, fma += h.fma ? 1 : 0;
               rp.description += ", 16-lane int32 requant on " + std::to_string(on) + " of " + std::to_string(np.high_mul.size()) + " channels";
+              if (fma > 0) rp.description += " (" + std::to_string(fma) + " of them in the fma form)";
+              np.high_mul_fma = fma > 0;
             }
           }
         }

@@ -114,6 +114,7 @@ struct NodePlan {
                                           // the pair's int32 form per channel (add_pair_dyadic.h), or empty
   std::vector<HighMulChannel> high_mul;   // AVX-512, output only: the 16-lane requant per channel (a fused
                                           // requant; or a requant of an add_requant's sums, every channel)
+  bool high_mul_fma = false;              // a fused requant's high_mul has some channel in the fma form
   std::string description;                // one line: packing, kernel, accumulator (reports, docs)
 };
 

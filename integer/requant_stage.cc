@@ -1,4 +1,5 @@
 #include "integer/requant_stage.h"
+#include "integer/requant_fma16.h"
 
 #include <immintrin.h>
 
@@ -628,6 +629,9 @@ std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std:
     h.ok = bound[o] >= 0 && bound[o] <= INT32_MAX && std::abs(add[o]) <= INT32_MAX - bound[o] &&
            rq.high_mul_params(o, add[o], -bound[o], bound[o], h.params);
     h.add = h.ok ? static_cast<int32_t>(add[o]) : 0;
+    FmaForm form;
+    if (h.ok && fma_form_for(h.params, -bound[o], bound[o], static_cast<int32_t>(rq.lo()), static_cast<int32_t>(rq.hi()), form))
+      h.fma = true, h.fma_f = form.f, h.fma_b = form.b;
     any = any || h.ok;
   }
   if (!any) out.clear();

@@ -135,6 +135,9 @@ struct HighMulChannel {
   FusedRequant::HighMulParams params;
   int32_t add = 0;
   bool ok = false;
+  // The same channel's fma form (requant_fma16.h), proven equal on the same range, where there is one.
+  bool fma = false;
+  float fma_f = 0, fma_b = 0;
 };
 // Empty when no channel has the route.
 std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound);

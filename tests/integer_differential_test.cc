@@ -1283,14 +1283,15 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
                                        Path::pack_rows_per_thread,
                                        Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
-                                       Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::depthwise_int16_avx512});
+                                       Path::requant_high_mul16, Path::requant_high_mul16_untracked, Path::requant_fma16,
+                                       Path::depthwise_int16_avx512});
       break;
     case Isa::avx512amx:  // vpdpbusd still runs the chunked and single-row layers
       expected.insert(expected.end(), {Path::gemm_q8_amx, Path::conv_q8_amx_rows, Path::conv_q8_amx_im2col, Path::pack_rows_per_thread, Path::gemm_q8_avx512vnni, Path::gemm_q16_avx512vnni, Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512,
                                        Path::add_requant_gather_avx512,
                                        Path::gemm_requant8_avx512, Path::requant_high_mul16, Path::requant_high_mul16_untracked,
-                                       Path::depthwise_int16_avx512});
+                                       Path::requant_fma16, Path::depthwise_int16_avx512});
       break;
   }
   if (integer::uses_avx512(tier)) {
