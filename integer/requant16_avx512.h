@@ -77,15 +77,19 @@ __attribute__((target("avx512f"), always_inline)) inline HighMul16 high_mul16(co
   return h;
 }
 
-// y before the clamp on 16 lanes: ((((x*mul + bias) << lshift) >> 32) >> rshift), or floor(x*f + b) for
-// the fma form (the fma and the conversion both round down: requant_fma16.h proves why that is exact).
+// The fma form before the clamp: floor(x*f + b) on 16 lanes (the fma and the conversion both round down:
+// requant_fma16.h proves why that is exact).
+__attribute__((target("avx512f"), always_inline)) inline __m512i requant_fma16_unclamped(__m512i x, __m512 f, __m512 b) {
+  constexpr int kDown = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+  // maskz forms: GCC 12 warns on the unmasked ones' undefined source under -Werror.
+  return _mm512_maskz_cvt_roundps_epi32(0xFFFF, _mm512_maskz_fmadd_round_ps(0xFFFF, _mm512_maskz_cvtepi32_ps(0xFFFF, x), f, b, kDown), kDown);
+}
+
+// y before the clamp on 16 lanes: ((((x*mul + bias) << lshift) >> 32) >> rshift), or the fma form.
 template <Form16 kForm>
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i requant_high_mul16_unclamped(__m512i x, const HighMul16& h) {
-  constexpr int kDown = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+  if constexpr (kForm == Form16::fma) return requant_fma16_unclamped(x, h.f, h.b);
   // maskz forms throughout: GCC 12 warns on the unmasked ones' undefined source under -Werror.
-  if constexpr (kForm == Form16::fma)
-    return _mm512_maskz_cvt_roundps_epi32(0xFFFF, _mm512_maskz_fmadd_round_ps(0xFFFF, _mm512_maskz_cvtepi32_ps(0xFFFF, x), h.f, h.b, kDown),
-                                          kDown);
   __m512i even = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, x, h.mul), h.bias);
   __m512i odd = _mm512_add_epi64(_mm512_maskz_mul_epi32(0xFF, _mm512_maskz_srli_epi64(0xFF, x, 32), h.mul), h.bias);
   if constexpr (kForm == Form16::shift_left) even = _mm512_maskz_sll_epi64(0xFF, even, h.lshift), odd = _mm512_maskz_sll_epi64(0xFF, odd, h.lshift);

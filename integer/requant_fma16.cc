@@ -14,8 +14,11 @@ I128 floor_div(I128 a, I128 d) {  // d > 0
   const I128 q = a / d;
   return q * d > a ? q - 1 : q;
 }
-I128 ceil_div(I128 a, I128 d) { return -floor_div(-a, d); }  // d > 0
 I128 pow2(int e) { return static_cast<I128>(1) << e; }
+// floor(a / 2^e) and ceil(a / 2^e): arithmetic shifts (the planner runs these for every step of every
+// channel, and an __int128 division costs tens of nanoseconds).
+I128 floor_shift(I128 a, int e) { return a >> e; }
+I128 ceil_shift(I128 a, int e) { return -((-a) >> e); }
 I128 abs128(I128 v) { return v < 0 ? -v : v; }
 int bit_width(I128 v) {
   int n = 0;
@@ -32,7 +35,7 @@ I128 shift_route_unclamped(const FusedRequant::HighMulParams& s, int64_t t) {
 // the coarsest one there is.
 std::optional<I128> float_grid_point(I128 lo_b, I128 hi_b) {
   for (int j = std::max(bit_width(lo_b), bit_width(hi_b)) + 1; j >= 0; --j) {
-    const I128 m = ceil_div(lo_b, pow2(j));
+    const I128 m = ceil_shift(lo_b, j);
     if (m * pow2(j) > hi_b) continue;
     if (abs128(m) >= pow2(24)) return std::nullopt;  // finer grids only need more bits
     return m * pow2(j);
@@ -53,7 +56,7 @@ bool is_float_exactly(float x, I128 num, int p) {  // x == num / 2^p
 }  // namespace
 
 int32_t fma_form_exact(const FmaForm& form, int64_t t, int32_t lo, int32_t hi) {
-  const I128 y = floor_div(static_cast<I128>(form.F) * t + form.B, pow2(form.p));
+  const I128 y = floor_shift(static_cast<I128>(form.F) * t + form.B, form.p);
   return static_cast<int32_t>(std::clamp<I128>(y, lo, hi));
 }
 
@@ -63,10 +66,19 @@ bool fma_form_for(const FusedRequant::HighMulParams& shift, int64_t t_lo, int64_
     return false;
   const int s = 32 + shift.rshift - shift.lshift;  // the route is floor((t*mul + bias) / 2^s)
   if (s < 0) return false;
-  // tau[v - lo - 1]: the first t with an output >= v (the route is non-decreasing, mul > 0).
+  // tau[v - lo - 1]: the first t with an output >= v (the route is non-decreasing, mul > 0), that is
+  // ceil((v*2^s - bias) / mul). One division; then the numerator grows by 2^s = q*mul + r per step, and
+  // the quotient by q and a carry from the remainders.
   std::vector<I128> tau(static_cast<size_t>(hi - lo));
+  const I128 step_q = floor_div(pow2(s), shift.mul), step_r = pow2(s) - step_q * shift.mul;
+  const I128 first = static_cast<I128>(lo + 1) * pow2(s) - shift.bias;
+  I128 q = floor_div(first, shift.mul), r = first - q * shift.mul;  // first = q*mul + r, 0 <= r < mul
   for (int32_t v = lo + 1; v <= hi; ++v) {
-    const I128 t = ceil_div(static_cast<I128>(v) * pow2(s) - shift.bias, shift.mul);
+    if (v > lo + 1) {
+      q += step_q, r += step_r;
+      if (r >= shift.mul) ++q, r -= shift.mul;
+    }
+    const I128 t = r == 0 ? q : q + 1;
     // The formula is the proof's premise, so it is checked where it is used.
     if (t >= t_lo && t <= t_hi && (shift_route_unclamped(shift, static_cast<int64_t>(t)) < v || shift_route_unclamped(shift, static_cast<int64_t>(t) - 1) >= v))
       return false;
@@ -77,7 +89,10 @@ bool fma_form_for(const FusedRequant::HighMulParams& shift, int64_t t_lo, int64_
   const int p = s + 24 - nb;
   if (p < 0 || p > 120) return false;
   const I128 F0 = nb <= 24 ? static_cast<I128>(shift.mul) << (24 - nb) : floor_div(static_cast<I128>(shift.mul) + pow2(nb - 25), pow2(nb - 24));
-  for (int k = 0; k <= 128; ++k) {
+  // 33 candidates: on MobileNetV2 under pact.json every channel that has a form has one within 16 units
+  // of the rounded slope (16104 of 17004 channels), and the 129 tried before found no more while taking
+  // twice as long to plan (each refused channel tries them all).
+  for (int k = 0; k <= 32; ++k) {
     const I128 F = F0 + (k % 2 == 0 ? k / 2 : -(k + 1) / 2);  // 0, -1, 1, -2, 2, ...
     if (F <= 0 || F >= pow2(24)) continue;
     // Every step v asks floor((F*t + B)/2^p) >= v at its first t and < v just before it (inside the range).
