@@ -1364,6 +1364,18 @@ TEST(IntegerThreadPool, EveryIndexOnceAndExceptionsPropagate) {
       for (const auto& h : hits) ASSERT_EQ(h.load(), 1) << threads << " threads, uneven";
       std::set<std::thread::id> first_share_threads(ran_on.begin(), ran_on.begin() + first_share);
       EXPECT_GT(first_share_threads.size(), 1u) << threads << " threads: nobody took work from the slow share";
+      // The sleeping paths: workers idle for longer than their spin (0.1 ms) sleep and the next run
+      // wakes them; a caller that waits longer than its spin for a worker inside a slow task sleeps and
+      // that worker wakes it. Each run still runs every index once.
+      for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        std::vector<std::atomic<int>> once(static_cast<size_t>(n));
+        pool.run(n, [&](int64_t i) {
+          if (i == n - 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          once[static_cast<size_t>(i)]++;
+        });
+        for (const auto& h : once) ASSERT_EQ(h.load(), 1) << threads << " threads, after sleeping";
+      }
     }
   }
 }
