@@ -543,6 +543,19 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
 
 }  // namespace
 
+void plan_fused_blocks(GemmLayer& L, const std::vector<HighMulChannel>& high_mul) {
+  L.fused_blocks.clear();
+  if (L.rows != GemmLayer::Rows::vnni || high_mul.size() != static_cast<size_t>(L.G * L.Og)) return;
+  const int64_t super_blocks = (L.Og + kBlock - 1) / kBlock;  // as run_rows_blocks numbers them
+  L.fused_blocks.resize(static_cast<size_t>(L.G * super_blocks));
+  for (int64_t g = 0; g < L.G; ++g)
+    for (int64_t sb = 0; sb < super_blocks; ++sb) {
+      const HighMulChannel* h = high_mul.data() + g * L.Og + sb * kBlock;
+      L.fused_blocks[static_cast<size_t>(g * super_blocks + sb)] =
+          std::all_of(h, h + std::min(kBlock, L.Og - sb * kBlock), [](const HighMulChannel& c) { return c.ok; });
+    }
+}
+
 void prepare_rows(GemmLayer& L) {
   L.pad_rows.assign(static_cast<size_t>(L.cq), 0);
   for (int64_t c = 0; c < L.Cg; ++c)
@@ -655,6 +668,9 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   const HighMulChannel* high_mul = requant8 != nullptr ? out.high_mul : nullptr;
   const BytePack pack = out.requant != nullptr ? byte_pack_for(out.requant->lo(), out.requant->hi()) : BytePack::none;
 
+  // VNNI: the (group, channel block)s whose every channel is on the 16-lane route (the planner's).
+  const char* const fused = !amx && high_mul != nullptr && !L.fused_blocks.empty() ? L.fused_blocks.data() : nullptr;
+
   PerThread<MinMax> totals(pool);
   std::atomic<bool> any_fused{false}, any_tail{false}, any_packed{false};
   pool.run(tasks, [&](int64_t task) {
@@ -685,7 +701,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
     const Requant8 rq{requant8 != nullptr ? shift_params + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
     // VNNI, every channel of the block on the 16-lane route: requantized in registers.
-    const bool fused_block = !amx && high_mul != nullptr && std::all_of(high_mul + o0, high_mul + o0 + channels, [](const HighMulChannel& h) { return h.ok; });
+    const bool fused_block = fused != nullptr && fused[g * super_blocks + sb] != 0;
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
       const int64_t p = oy * R.out_len + x0;

@@ -309,6 +309,7 @@ void Plan::plan_node(size_t i) {
               np.high_mul = high_mul_channels(*rp.requant, np.depthwise->bias, np.depthwise->sum_bound);
             } else if (uses_avx512(isa_) && np.gemm && np.gemm->rows != GemmLayer::Rows::none) {
               np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound));
+              plan_fused_blocks(*np.gemm, np.high_mul);
             }
             np.ranges_proven = prove_ranges(np, node.output.type, *rp.requant, next.output.type);
             if (np.ranges_proven) rp.description += ", ranges proven";
