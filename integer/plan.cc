@@ -306,9 +306,9 @@ void Plan::plan_node(size_t i) {
             rp.description = "fused into " + node.name + " (" + rp.requant->routes() + ")";
             // The 16-lane requant of the AVX-512 output-only stages (AMX row convs and depthwise).
             if (uses_avx512(isa_) && np.depthwise) {
-              np.high_mul = high_mul_channels(*rp.requant, np.depthwise->bias, np.depthwise->sum_bound);
+              np.high_mul = high_mul_channels(*rp.requant, np.depthwise->bias, np.depthwise->sum_bound, true);
             } else if (uses_avx512(isa_) && np.gemm && np.gemm->rows != GemmLayer::Rows::none) {
-              np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound));
+              np.high_mul = high_mul_channels(*rp.requant, np.gemm->out_add, std::vector<int64_t>(np.gemm->out_add.size(), np.gemm->acc_bound), true);
               plan_fused_blocks(*np.gemm, np.high_mul);
             }
             np.ranges_proven = prove_ranges(np, node.output.type, *rp.requant, next.output.type);
@@ -355,7 +355,7 @@ void Plan::plan_node(size_t i) {
         if (np.pair_dyadic.empty() && uses_avx512(isa_) && in.kind() == OpKind::add_requant && in_lo >= INT32_MIN && in_hi <= INT32_MAX) {
           const int64_t bound = std::max(-in_lo, in_hi);
           np.high_mul = high_mul_channels(*np.requant, std::vector<int64_t>(np.requant->channels(), 0),
-                                          std::vector<int64_t>(np.requant->channels(), bound));
+                                          std::vector<int64_t>(np.requant->channels(), bound), false);  // the add kernels run the shift route
           if (!np.high_mul.empty() &&
               std::all_of(np.high_mul.begin(), np.high_mul.end(), [](const HighMulChannel& h) { return h.ok; }))
             np.description += ", with its add: 16-lane int32 requant on every channel";

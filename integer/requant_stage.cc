@@ -621,7 +621,8 @@ bool FusedRequant::high_mul_params(size_t o, int64_t acc_add, int64_t t_lo, int6
   return true;
 }
 
-std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound) {
+std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound,
+                                              bool fma_forms) {
   std::vector<HighMulChannel> out(add.size());
   bool any = false;
   for (size_t o = 0; o < add.size() && o < rq.channels(); ++o) {
@@ -630,7 +631,7 @@ std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std:
            rq.high_mul_params(o, add[o], -bound[o], bound[o], h.params);
     h.add = h.ok ? static_cast<int32_t>(add[o]) : 0;
     FmaForm form;
-    if (h.ok && fma_form_for(h.params, -bound[o], bound[o], static_cast<int32_t>(rq.lo()), static_cast<int32_t>(rq.hi()), form))
+    if (fma_forms && h.ok && fma_form_for(h.params, -bound[o], bound[o], static_cast<int32_t>(rq.lo()), static_cast<int32_t>(rq.hi()), form))
       h.fma = true, h.fma_f = form.f, h.fma_b = form.b;
     any = any || h.ok;
   }

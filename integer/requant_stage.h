@@ -139,7 +139,9 @@ struct HighMulChannel {
   bool fma = false;
   float fma_f = 0, fma_b = 0;
 };
-// Empty when no channel has the route.
-std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound);
+// Empty when no channel has the route. `fma_forms`: also look for each channel's fma form (for the
+// output stages whose kernels run it: the fused requants of convs and depthwise layers).
+std::vector<HighMulChannel> high_mul_channels(const FusedRequant& rq, const std::vector<int64_t>& add, const std::vector<int64_t>& bound,
+                                              bool fma_forms);
 
 }  // namespace qv::integer
