@@ -612,8 +612,10 @@ TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
   const uint64_t vbmi_packs = pc.get(Path::pack_rows_vbmi), per_thread = pc.get(Path::pack_rows_per_thread);
+  const uint64_t prefetches = pc.get(Path::rows_weight_prefetch);
   EXPECT_TRUE(rc::check("output only: conv rows with fused byte requants on " + isa(), [tier] { fused_rows_property(tier); }));
   if (tier == Isa::avx512vnni) {
+    EXPECT_GT(pc.get(Path::rows_weight_prefetch), prefetches) << "no block prefetched the next block's weights";
     EXPECT_GT(pc.get(Path::requant_in_block_packed), packed) << "the packed narrowing never ran";
     EXPECT_GT(pc.get(Path::pack_rows_per_thread), per_thread) << "no flat layer on two threads packed its image per thread";
     EXPECT_GT(pc.get(Path::conv_q8_vnni_rows_tail), tail) << "the tail pixels never ran";
@@ -1279,7 +1281,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::rows_weight_prefetch, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
                                        Path::pack_rows_per_thread,
                                        Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
