@@ -385,8 +385,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void block_vnni_requant(c
 // 56 outputs is 3 vectors and 8 pixels). The sums go into the block's [channel][pixel] tile at columns
 // x_first.., read by the output stage like the pixel vectors' sums.
 template <int MR, int NV>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_vnni(const BlockArgs& a, int64_t x_first, int64_t channels) {
-  __m512i acc[MR][NV];
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void tail_sums(const BlockArgs& a, int64_t x_first,
+                                                                                         __m512i (&acc)[MR][NV]) {
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_si512();
   const int64_t taps = a.KH * a.KW;
@@ -402,6 +402,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_vnni(con
       }
     }
   }
+}
+
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_vnni(const BlockArgs& a, int64_t x_first, int64_t channels) {
+  __m512i acc[MR][NV];
+  tail_sums<MR, NV>(a, x_first, acc);
   // Lane l of acc[i][j] is channel 16j + l of pixel x_first + i: row 16j + l of the tile.
   const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kBlock));
   for (int j = 0; j < NV; ++j) {
@@ -421,6 +427,59 @@ void tail_pixels_by_nv(const BlockArgs& a, int64_t x_first, int64_t n, int64_t c
     case 6: return tail_pixels_vnni<6, NV>(a, x_first, channels);
     case 7: return tail_pixels_vnni<7, NV>(a, x_first, channels);
     default: return tail_pixels_vnni<8, NV>(a, x_first, channels);
+  }
+}
+
+// The same sums requantized in registers, for a block whose every channel has the fma form and whose
+// ranges the plan proved (nothing to track): lane l of acc[i][j] is channel 16j + l, so the requant
+// runs across channels, with the channels' f and b as lane vectors, and each output byte goes to its
+// channel's row (dst: the block's first channel at pixel x_first). The tile and the per-channel
+// requant of a few columns (a 7x7 plane's one pixel past its three vectors, for each of 32 channels)
+// cost more than the pixel's sums.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_fma(const BlockArgs& a, int64_t x_first, int64_t channels,
+                                                                            const HighMulChannel* hm, int32_t lo, int32_t hi, uint8_t* dst,
+                                                                            int64_t dst_stride) {
+  __m512i acc[MR][NV];
+  tail_sums<MR, NV>(a, x_first, acc);
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int j = 0; j < NV; ++j) {
+    const int64_t live = std::min<int64_t>(16, channels - 16 * j);
+    alignas(64) float f[16] = {}, b[16] = {};
+    for (int64_t l = 0; l < live; ++l) f[l] = hm[16 * j + l].fma_f, b[l] = hm[16 * j + l].fma_b;
+    const __m512 vf = _mm512_load_ps(f), vb = _mm512_load_ps(b);
+    for (int i = 0; i < MR; ++i) {
+      const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, requant_fma16_unclamped(acc[i][j], vf, vb), vlo), vhi);
+      alignas(16) uint8_t bytes[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_maskz_cvtepi32_epi8(0xFFFF, y));
+      for (int64_t l = 0; l < live; ++l) dst[(16 * j + l) * dst_stride + i] = bytes[l];
+    }
+  }
+}
+
+template <int NV>
+void tail_fma_by_nv(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels, const HighMulChannel* hm, int32_t lo, int32_t hi,
+                    uint8_t* dst, int64_t dst_stride) {
+  switch (n) {
+    case 1: return tail_pixels_fma<1, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 2: return tail_pixels_fma<2, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 3: return tail_pixels_fma<3, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 4: return tail_pixels_fma<4, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 5: return tail_pixels_fma<5, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 6: return tail_pixels_fma<6, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    case 7: return tail_pixels_fma<7, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+    default: return tail_pixels_fma<8, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
+  }
+}
+
+// Columns [x_first, x_first + n) of the block into its output bytes (dst: pixel x_first of the block's
+// first channel), as tail_pixels in runs of at most 8.
+void tail_pixels_requant_fma(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels, const HighMulChannel* hm, int32_t lo, int32_t hi,
+                             uint8_t* dst, int64_t dst_stride) {
+  for (int64_t i = 0; i < n; i += 8) {
+    const int64_t m = std::min<int64_t>(8, n - i);
+    if (channels > 16) tail_fma_by_nv<2>(a, x_first + i, m, channels, hm, lo, hi, dst + i, dst_stride);
+    else tail_fma_by_nv<1>(a, x_first + i, m, channels, hm, lo, hi, dst + i, dst_stride);
   }
 }
 
@@ -566,8 +625,10 @@ void plan_fused_blocks(GemmLayer& L, const std::vector<HighMulChannel>& high_mul
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t sb = 0; sb < super_blocks; ++sb) {
       const HighMulChannel* h = high_mul.data() + g * L.Og + sb * kBlock;
+      const HighMulChannel* end = h + std::min(kBlock, L.Og - sb * kBlock);
+      const bool fused = std::all_of(h, end, [](const HighMulChannel& c) { return c.ok; });
       L.fused_blocks[static_cast<size_t>(g * super_blocks + sb)] =
-          std::all_of(h, h + std::min(kBlock, L.Og - sb * kBlock), [](const HighMulChannel& c) { return c.ok; });
+          static_cast<char>(!fused ? 0 : std::all_of(h, end, [](const HighMulChannel& c) { return c.fma; }) ? 2 : 1);
     }
 }
 
@@ -687,7 +748,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   const char* const fused = !amx && high_mul != nullptr && !L.fused_blocks.empty() ? L.fused_blocks.data() : nullptr;
 
   PerThread<MinMax> totals(pool);
-  std::atomic<bool> any_fused{false}, any_tail{false}, any_packed{false}, any_prefetch{false};
+  std::atomic<bool> any_fused{false}, any_tail{false}, any_packed{false}, any_prefetch{false}, any_fma_tail{false};
   pool.run(tasks, [&](int64_t task) {
     const int64_t seg = task % segments;
     int64_t rest = task / segments;
@@ -727,6 +788,8 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     const Requant8 rq{requant8 != nullptr ? shift_params + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
     // VNNI, every channel of the block on the 16-lane route: requantized in registers.
     const bool fused_block = fused != nullptr && fused[g * super_blocks + sb] != 0;
+    // Its tail pixels requantized in registers too (tail_pixels_fma).
+    const bool fma_tail = fused_block && fused[g * super_blocks + sb] == 2 && out.ranges_proven;
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
       const int64_t p = oy * R.out_len + x0;
@@ -735,7 +798,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
       a.pixels = row + x0;
       uint8_t* narrow = out.narrow_out != nullptr ? out.narrow_out + (n * out.O + o0) * out.plane + p : nullptr;
       const MixedArgs m{high_mul != nullptr ? high_mul + o0 : nullptr, has_shift != nullptr ? has_shift + o0 : nullptr, requant8, L.out_add.data() + o0, rq, &out, o0};
-      if (vectors < count) {
+      if (vectors < count && !fma_tail) {
         tail_pixels(a, vectors, count - vectors, channels);
         mark_taken(any_tail);
       }
@@ -747,7 +810,13 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
           mark_taken(any_fused);
           if (out.ranges_proven && pack != BytePack::none && channels >= 4) mark_taken(any_packed);
         }
-        if (vectors < count) requant_block_mixed(tile + vectors, count - vectors, channels, m, narrow + vectors, out.plane, rv, r32, mm);
+        if (vectors < count && fma_tail) {
+          tail_pixels_requant_fma(a, vectors, count - vectors, channels, high_mul + o0, static_cast<int32_t>(rq.lo), static_cast<int32_t>(rq.hi),
+                                  narrow + vectors, out.plane);
+          mark_taken(any_tail), mark_taken(any_fma_tail);
+        } else if (vectors < count) {
+          requant_block_mixed(tile + vectors, count - vectors, channels, m, narrow + vectors, out.plane, rv, r32, mm);
+        }
         continue;
       }
       if (vectors > 0) {
@@ -792,6 +861,7 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
   if (any_tail.load()) pc.add(Path::conv_q8_vnni_rows_tail);
   if (any_packed.load()) pc.add(Path::requant_in_block_packed);
   if (any_prefetch.load()) pc.add(Path::rows_weight_prefetch);
+  if (any_fma_tail.load()) pc.add(Path::rows_tail_requant_fma);
   if (requant8 != nullptr && any_shift) pc.add(Path::gemm_requant8_avx512);
   return total;
 }

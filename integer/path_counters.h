@@ -19,6 +19,7 @@ namespace qv::integer {
   X(conv_q8_vnni_rows)       /* the same driver on vpdpbusd: pixels x broadcast weight granules */        \
   X(conv_q8_vnni_rows_tail)  /* its blocks' last count % 16 pixels: broadcast pixel granules x weight panels */ \
   X(rows_weight_prefetch)    /* a channel block's last task prefetching the next block's weight panels into L1 */ \
+  X(rows_tail_requant_fma)   /* a fused block's tail pixels requantized in registers across channels (fma form) */ \
   X(pack_rows_vbmi)          /* the rows driver's byte packing 64 pixels at a time: vpermt2b, then vpermt2w */ \
   X(pack_rows_per_thread)    /* a flat layer of the rows driver on several threads: each thread packs the whole image for its blocks */ \
   X(gemm_q16_scalar)         /* s16 x s16 granules of 2, portable C++ */                                  \

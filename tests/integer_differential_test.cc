@@ -588,12 +588,24 @@ void fused_rows_property(Isa isa) {
   ExactRequant f;
   f.rounding = *rc::gen::elementOf(kAllRoundings);
   const int64_t span = std::max<int64_t>(1, std::max(-bound.min.convert_to<int64_t>(), bound.max.convert_to<int64_t>()));
+  // Half the layers with positive multipliers of 4 significant bits and half-integer offsets, as
+  // calibrated scales near a power of two are: the fma form (requant_fma16.h) then holds on most
+  // channels, so whole blocks take it and their tail pixels the requant across channels
+  // (tail_pixels_fma).
+  const bool short_scales = *rc::gen::arbitrary<bool>();
   for (int64_t o = 0; o < O; ++o) {
     // Outputs spread over the clamp range (up to four times it over the bound), on a 2^-20 grid (the
     // multiplier then fits int32, as the 16-lane route needs).
     const Rational target = Rational(std::max<int64_t>(1, hi - lo)) / Rational(span) * Rational(*rc::gen::inRange<int64_t>(-4000, 4001), 1000);
-    f.alpha.push_back(Rational(round_rational(target * Rational(BigInt(1) << 20), Rounding::floor), BigInt(1) << 20));
-    f.delta.push_back(Rational(*rc::gen::inRange<int64_t>(-4096, 4097), 64));
+    int64_t q = round_rational(target * Rational(BigInt(1) << 20), Rounding::floor).convert_to<int64_t>();
+    if (short_scales) {  // positive, as scales are (the fma form needs a positive multiplier)
+      q = std::max<int64_t>(1, std::abs(q));
+      int shift = 0;
+      while ((q >> shift) >= 16) ++shift;
+      q = (q >> shift) << shift;
+    }
+    f.alpha.push_back(Rational(BigInt(q), BigInt(1) << 20));
+    f.delta.push_back(short_scales ? Rational(*rc::gen::inRange<int64_t>(-64, 65), 2) : Rational(*rc::gen::inRange<int64_t>(-4096, 4097), 64));
   }
   const Shape out_shape = k.net.nodes[1].output.shape;
   k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{out_shape, IntType::covering(lo, hi), {}}, RequantOp{Requant{f, lo, hi}}});
@@ -602,9 +614,11 @@ void fused_rows_property(Isa isa) {
   const integer::Plan plan(k.net, integer::Options{.threads = *rc::gen::inRange(1, 3), .isa = std::string(to_string(isa))});
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
+  const uint64_t fma_tail = pc.get(Path::rows_tail_requant_fma);
   const std::string diff = first_difference({*find_entry(evaluate_reference(k.net, k.inputs), "rq")}, integer::evaluate_output(plan, k.inputs));
   if (!diff.empty()) RC_FAIL(diff + "\n" + k.summary + "\n" + plan_of(k.net, isa));
-  RC_TAG(pc.get(Path::requant_in_block_packed) > packed ? "packed" : "not packed", pc.get(Path::conv_q8_vnni_rows_tail) > tail ? "tail" : "no tail");
+  RC_TAG(pc.get(Path::requant_in_block_packed) > packed ? "packed" : "not packed", pc.get(Path::conv_q8_vnni_rows_tail) > tail ? "tail" : "no tail",
+         pc.get(Path::rows_tail_requant_fma) > fma_tail ? "tail in registers" : "tail through the tile");
 }
 
 TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
@@ -612,10 +626,11 @@ TEST_P(IntegerTier, RandomFusedConvRowsEqualReference) {
   integer::PathCounters& pc = integer::path_counters();
   const uint64_t packed = pc.get(Path::requant_in_block_packed), tail = pc.get(Path::conv_q8_vnni_rows_tail);
   const uint64_t vbmi_packs = pc.get(Path::pack_rows_vbmi), per_thread = pc.get(Path::pack_rows_per_thread);
-  const uint64_t prefetches = pc.get(Path::rows_weight_prefetch);
+  const uint64_t prefetches = pc.get(Path::rows_weight_prefetch), fma_tails = pc.get(Path::rows_tail_requant_fma);
   EXPECT_TRUE(rc::check("output only: conv rows with fused byte requants on " + isa(), [tier] { fused_rows_property(tier); }));
   if (tier == Isa::avx512vnni) {
     EXPECT_GT(pc.get(Path::rows_weight_prefetch), prefetches) << "no block prefetched the next block's weights";
+    EXPECT_GT(pc.get(Path::rows_tail_requant_fma), fma_tails) << "no block requantized its tail pixels across channels";
     EXPECT_GT(pc.get(Path::requant_in_block_packed), packed) << "the packed narrowing never ran";
     EXPECT_GT(pc.get(Path::pack_rows_per_thread), per_thread) << "no flat layer on two threads packed its image per thread";
     EXPECT_GT(pc.get(Path::conv_q8_vnni_rows_tail), tail) << "the tail pixels never ran";
@@ -1264,6 +1279,23 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     EXPECT_EQ(first_difference({*find_entry(evaluate_reference(k.net, k.inputs), "rq")}, integer::evaluate_output(plan, k.inputs)), "")
         << k.summary << "\n" << plan_of(k.net, tier);
   }
+  // Output only, a 1x1 conv over a 7x7 plane (three vectors and one pixel) with calibrated-like scales
+  // (positive, 4 significant bits): every channel in the fma form, ranges proven, so each block's last
+  // pixel is requantized across its channels (tail_pixels_fma); 40 channels are two blocks, the first
+  // prefetching the second's weights.
+  {
+    Conv2dOp op;
+    op.weight = random_tensor({40, 24, 1, 1}, IntType{8, true}, "OIHW", rng);
+    LayerCase k = make_conv_case(std::move(op), random_tensor({1, 24, 7, 7}, IntType{8, false}, "NCHW", rng), false);
+    ExactRequant f;
+    f.rounding = Rounding::half_up;
+    for (int o = 0; o < 40; ++o) f.alpha.push_back(Rational(1 + o % 15, 1 << 12)), f.delta.push_back(Rational(o % 7, 2));
+    k.net.nodes.push_back(Node{"rq", {"conv"}, ValueInfo{k.net.nodes[1].output.shape, IntType{8, false}, {}}, RequantOp{Requant{f, 0, 255}}});
+    k.net.output = "rq";
+    const integer::Plan plan(k.net, {.threads = 1, .isa = isa()});
+    EXPECT_EQ(first_difference({*find_entry(evaluate_reference(k.net, k.inputs), "rq")}, integer::evaluate_output(plan, k.inputs)), "")
+        << k.summary << "\n" << plan_of(k.net, tier);
+  }
   expect_network_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // other ops: pools, adds, flatten
   expect_network_identical(synthetic_vgg16(32, 1), 1, isa());          // max pools
   expect_output_only_identical(synthetic_mobilenet_v2(32, 1), 1, isa());  // evaluate_output's packed paths
@@ -1281,7 +1313,7 @@ TEST_P(IntegerTier, EveryPathOfTheTierRuns) {
     case Isa::scalar: expected.insert(expected.end(), {Path::gemm_q8_scalar, Path::gemm_q16_scalar, Path::depthwise_scalar}); break;
     case Isa::avx2: expected.insert(expected.end(), {Path::gemm_q16_avx2, Path::depthwise_avx2}); break;
     case Isa::avx512vnni:
-      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::rows_weight_prefetch, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
+      expected.insert(expected.end(), {Path::gemm_q8_avx512vnni, Path::conv_q8_vnni_rows, Path::conv_q8_vnni_rows_tail, Path::rows_weight_prefetch, Path::rows_tail_requant_fma, Path::requant_in_block_vnni, Path::requant_in_block_packed, Path::gemm_q16_avx512vnni,
                                        Path::pack_rows_per_thread,
                                        Path::gemm_q8_split_avx512vnni,
                                        Path::depthwise_avx512, Path::gemm_requant8_avx512, Path::add_requant_gather_avx512,
