@@ -29,8 +29,9 @@ namespace qv::integer {
 bool rows_fits(const GemmLayer& L);
 void prepare_rows(GemmLayer& L);
 // GemmLayer::fused_blocks from the node's 16-lane channels (NodePlan::high_mul): the blocks whose sums the
-// VNNI kernel requantizes in registers. Decided by the planner: checked per task, it was ~30% of the
-// tasks' own set-up (0.7% of MobileNetV2's time on one thread).
+// VNNI kernel requantizes in registers, and those of them whose tail pixels it requantizes across
+// channels (every channel in the fma form). Decided by the planner: checked per task, it was ~30% of
+// the tasks' own set-up (0.7% of MobileNetV2's time on one thread).
 void plan_fused_blocks(GemmLayer& L, const std::vector<HighMulChannel>& high_mul);
 
 MinMax run_conv_rows(const GemmLayer& L, const ActSource& input, int64_t N, const OutputStage& out, ThreadPool& pool,

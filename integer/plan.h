@@ -59,8 +59,10 @@ struct GemmLayer {
   enum class Rows { none, amx, vnni } rows = Rows::none;
   std::vector<uint32_t> weight_rows;  // rows == amx: [G][Og rounded up to 32][kg] granules (A tiles)
   std::vector<uint32_t> pad_rows;     // rows != none: [cq] the padding's granules, as the rows are packed
-  std::vector<char> fused_blocks;     // rows == vnni with a fused 16-lane requant: [G][32-channel block], every
-                                      // channel of the block on that route (plan_fused_blocks), else empty
+  std::vector<char> fused_blocks;     // rows == vnni with a fused 16-lane requant: [G][32-channel block], 1 when
+                                      // every channel of the block is on that route, 2 when every one also
+                                      // has the fma form (its tail pixels skip the tile), else 0
+                                      // (plan_fused_blocks); empty without such a requant
   std::vector<int64_t> tap_offset;  // [KH*KW] granules from a window origin to each tap
   std::vector<int64_t> out_add;  // [O] act_offset*sum(w[o]) + bias[o]
   int64_t acc_bound = 0;         // max over o of the int32 partial-sum bound (for reports)
