@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "integer/amx_tiles.h"
@@ -416,17 +417,26 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_vnni(con
   }
 }
 
-template <int NV>
-void tail_pixels_by_nv(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels) {
-  switch (n) {
-    case 1: return tail_pixels_vnni<1, NV>(a, x_first, channels);
-    case 2: return tail_pixels_vnni<2, NV>(a, x_first, channels);
-    case 3: return tail_pixels_vnni<3, NV>(a, x_first, channels);
-    case 4: return tail_pixels_vnni<4, NV>(a, x_first, channels);
-    case 5: return tail_pixels_vnni<5, NV>(a, x_first, channels);
-    case 6: return tail_pixels_vnni<6, NV>(a, x_first, channels);
-    case 7: return tail_pixels_vnni<7, NV>(a, x_first, channels);
-    default: return tail_pixels_vnni<8, NV>(a, x_first, channels);
+// Calls kernel(i, MR, NV) for the runs [i, i + MR) of at most 8 of n tail pixels, MR and NV as
+// std::integral_constant (NV: channel vectors, 2 when the block has more than 16 channels), so that a
+// run's 8 x 2 accumulators and 2 weight vectors stay in registers.
+template <class Kernel>
+void for_tail_runs(int64_t n, int64_t channels, Kernel kernel) {
+  auto with_nv = [&](int64_t i, auto MR) {
+    if (channels > 16) kernel(i, MR, std::integral_constant<int, 2>{});
+    else kernel(i, MR, std::integral_constant<int, 1>{});
+  };
+  for (int64_t i = 0; i < n; i += 8) {
+    switch (std::min<int64_t>(8, n - i)) {
+      case 1: with_nv(i, std::integral_constant<int, 1>{}); break;
+      case 2: with_nv(i, std::integral_constant<int, 2>{}); break;
+      case 3: with_nv(i, std::integral_constant<int, 3>{}); break;
+      case 4: with_nv(i, std::integral_constant<int, 4>{}); break;
+      case 5: with_nv(i, std::integral_constant<int, 5>{}); break;
+      case 6: with_nv(i, std::integral_constant<int, 6>{}); break;
+      case 7: with_nv(i, std::integral_constant<int, 7>{}); break;
+      default: with_nv(i, std::integral_constant<int, 8>{}); break;
+    }
   }
 }
 
@@ -442,14 +452,16 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_fma(cons
                                                                             int64_t dst_stride) {
   __m512i acc[MR][NV];
   tail_sums<MR, NV>(a, x_first, acc);
-  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  HighMul16 h{};  // the fma form's operands only, one channel per lane
+  h.lo = _mm512_set1_epi32(lo), h.hi = _mm512_set1_epi32(hi);
+  Ranges32 untracked{};  // (kTrack false: never read)
   for (int j = 0; j < NV; ++j) {
     const int64_t live = std::min<int64_t>(16, channels - 16 * j);
     alignas(64) float f[16] = {}, b[16] = {};
     for (int64_t l = 0; l < live; ++l) f[l] = hm[16 * j + l].fma_f, b[l] = hm[16 * j + l].fma_b;
-    const __m512 vf = _mm512_load_ps(f), vb = _mm512_load_ps(b);
+    h.f = _mm512_load_ps(f), h.b = _mm512_load_ps(b);
     for (int i = 0; i < MR; ++i) {
-      const __m512i y = _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, requant_fma16_unclamped(acc[i][j], vf, vb), vlo), vhi);
+      const __m512i y = requant_high_mul16_value<Form16::fma, false>(acc[i][j], 0xFFFF, h, untracked);
       alignas(16) uint8_t bytes[16];
       _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_maskz_cvtepi32_epi8(0xFFFF, y));
       for (int64_t l = 0; l < live; ++l) dst[(16 * j + l) * dst_stride + i] = bytes[l];
@@ -457,40 +469,18 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tail_pixels_fma(cons
   }
 }
 
-template <int NV>
-void tail_fma_by_nv(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels, const HighMulChannel* hm, int32_t lo, int32_t hi,
-                    uint8_t* dst, int64_t dst_stride) {
-  switch (n) {
-    case 1: return tail_pixels_fma<1, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 2: return tail_pixels_fma<2, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 3: return tail_pixels_fma<3, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 4: return tail_pixels_fma<4, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 5: return tail_pixels_fma<5, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 6: return tail_pixels_fma<6, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    case 7: return tail_pixels_fma<7, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-    default: return tail_pixels_fma<8, NV>(a, x_first, channels, hm, lo, hi, dst, dst_stride);
-  }
-}
-
 // Columns [x_first, x_first + n) of the block into its output bytes (dst: pixel x_first of the block's
-// first channel), as tail_pixels in runs of at most 8.
+// first channel).
 void tail_pixels_requant_fma(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels, const HighMulChannel* hm, int32_t lo, int32_t hi,
                              uint8_t* dst, int64_t dst_stride) {
-  for (int64_t i = 0; i < n; i += 8) {
-    const int64_t m = std::min<int64_t>(8, n - i);
-    if (channels > 16) tail_fma_by_nv<2>(a, x_first + i, m, channels, hm, lo, hi, dst + i, dst_stride);
-    else tail_fma_by_nv<1>(a, x_first + i, m, channels, hm, lo, hi, dst + i, dst_stride);
-  }
+  for_tail_runs(n, channels, [&](int64_t i, auto MR, auto NV) {
+    tail_pixels_fma<MR.value, NV.value>(a, x_first + i, channels, hm, lo, hi, dst + i, dst_stride);
+  });
 }
 
-// Tile columns [x_first, x_first + n) of the block's `channels` (<= 32), n < 16, in runs of at most 8
-// pixels (8 x 2 accumulators and 2 weight vectors stay in registers).
+// Tile columns [x_first, x_first + n) of the block's `channels` (<= 32), n < 16.
 void tail_pixels(const BlockArgs& a, int64_t x_first, int64_t n, int64_t channels) {
-  for (int64_t i = 0; i < n; i += 8) {
-    const int64_t m = std::min<int64_t>(8, n - i);
-    if (channels > 16) tail_pixels_by_nv<2>(a, x_first + i, m, channels);
-    else tail_pixels_by_nv<1>(a, x_first + i, m, channels);
-  }
+  for_tail_runs(n, channels, [&](int64_t i, auto MR, auto NV) { tail_pixels_vnni<MR.value, NV.value>(a, x_first + i, channels); });
 }
 
 using BlockFn = void (*)(const BlockArgs&);
@@ -787,9 +777,10 @@ MinMax run_rows_blocks(const GemmLayer& L, const Rows& R, const uint32_t* image,
     if (out.acc_out == nullptr && requant8 == nullptr && local.size() < static_cast<size_t>(kBlock * span)) local.resize(static_cast<size_t>(kBlock * span));
     const Requant8 rq{requant8 != nullptr ? shift_params + o0 : nullptr, out.requant != nullptr ? out.requant->lo() : 0, out.requant != nullptr ? out.requant->hi() : 0};
     // VNNI, every channel of the block on the 16-lane route: requantized in registers.
-    const bool fused_block = fused != nullptr && fused[g * super_blocks + sb] != 0;
+    const char fusion = fused != nullptr ? fused[g * super_blocks + sb] : 0;
+    const bool fused_block = fusion != 0;
     // Its tail pixels requantized in registers too (tail_pixels_fma).
-    const bool fma_tail = fused_block && fused[g * super_blocks + sb] == 2 && out.ranges_proven;
+    const bool fma_tail = fusion == 2 && out.ranges_proven;
     for (int64_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
       const int64_t count = std::min(kBlock, x_end - x0);
       const int64_t p = oy * R.out_len + x0;
